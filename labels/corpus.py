@@ -1,0 +1,217 @@
+"""Read the annotated corpus and report every problem with file and line.
+
+The corpus is ``labels/data/*.jsonl``: one passage a line. Reading never stops at the first
+problem: it collects them all, so an annotator fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from labels.codebook import Codebook
+
+DEFAULT_DATA_DIR = Path(__file__).with_name("data")
+KINDS = ("wire", "quotes", "analysis", "oped", "headline")
+REQUIRED = ("id", "article_id", "kind", "date", "text", "frames", "stance", "notes")
+MIN_WORDS, MAX_WORDS = 30, 130
+DATE_RANGE = (date(2014, 1, 1), date(2025, 12, 31))
+# Two passages sharing a run of this many words (quotations aside) are near-duplicates.
+NEAR_DUP_RUN = 12
+
+_QUOTED = re.compile(r"[\"\u201c][^\"\u201d]*[\"\u201d]")
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in the corpus, located by file and line (line 0: the whole file)."""
+
+    file: str
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: [{self.kind}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    article_id: str
+    kind: str
+    date: str
+    text: str
+    frames: tuple[str, ...]
+    stance: dict[str, str]
+    notes: str
+    focus: str = "ukraine"
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+    def record(self) -> dict[str, Any]:
+        """The passage as a flat record (the columns of the ``datasets`` splits)."""
+        return {
+            "id": self.id, "article_id": self.article_id, "kind": self.kind, "date": self.date,
+            "focus": self.focus, "text": self.text, "frames": list(self.frames),
+            "stance": dict(self.stance),
+        }
+
+
+def words_outside_quotes(text: str) -> list[str]:
+    """Lower-cased words of ``text`` with quoted speech removed (quotes may legitimately repeat)."""
+    return _WORD.findall(_QUOTED.sub(" ", text).lower())
+
+
+def _check_record(obj: Any, codebook: Codebook, where: tuple[str, int]) -> tuple[Passage | None, list[Problem]]:
+    file, line = where
+    problems: list[Problem] = []
+
+    def bad(kind: str, message: str) -> None:
+        problems.append(Problem(file, line, kind, message))
+
+    if not isinstance(obj, dict):
+        bad("bad-json", f"expected a JSON object, got {type(obj).__name__}")
+        return None, problems
+    missing = [k for k in REQUIRED if k not in obj]
+    if missing:
+        bad("missing-field", f"missing field(s): {', '.join(missing)}")
+        return None, problems
+    for key in ("id", "article_id", "kind", "date", "text", "notes"):
+        if not isinstance(obj[key], str):
+            bad("wrong-type", f"'{key}' must be a string, got {type(obj[key]).__name__}")
+    if problems:
+        return None, problems
+    if not obj["id"].startswith(obj["article_id"] + "-"):
+        bad("bad-id", f"id {obj['id']!r} must start with its article_id {obj['article_id']!r} and '-'")
+    if obj["kind"] not in KINDS:
+        bad("unknown-kind", f"kind {obj['kind']!r} is not one of {list(KINDS)}")
+    try:
+        d = date.fromisoformat(obj["date"])
+        if not DATE_RANGE[0] <= d <= DATE_RANGE[1]:
+            bad("bad-date", f"date {obj['date']} is outside {DATE_RANGE[0]}..{DATE_RANGE[1]}")
+    except ValueError:
+        bad("bad-date", f"date {obj['date']!r} is not an ISO date (YYYY-MM-DD)")
+    n_words = len(obj["text"].split())
+    if not MIN_WORDS <= n_words <= MAX_WORDS:
+        bad("length", f"text has {n_words} words; passages must have {MIN_WORDS}-{MAX_WORDS}")
+
+    frames = obj["frames"]
+    if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+        bad("wrong-type", "'frames' must be a list of frame ids")
+        frames = []
+    unknown = [f for f in frames if f not in codebook.frame_ids]
+    if unknown:
+        bad("unknown-label", f"frame(s) {unknown} not in codebook {codebook.version} ({codebook.frame_ids})")
+    if len(set(frames)) != len(frames):
+        bad("duplicate-label", f"frames list repeats a label: {frames}")
+
+    stance = obj["stance"]
+    if not isinstance(stance, dict):
+        bad("wrong-type", "'stance' must be an object mapping target id to label")
+        stance = {}
+    for target in stance:
+        if target not in codebook.target_ids:
+            bad("unknown-label", f"stance target {target!r} not in codebook ({codebook.target_ids})")
+        elif stance[target] not in codebook.stance_labels:
+            bad("unknown-label", f"stance {target}={stance[target]!r} is not one of {list(codebook.stance_labels)}")
+    for target in codebook.target_ids:
+        if target not in stance:
+            bad("missing-field", f"stance for target {target!r} is missing")
+    focus = obj.get("focus", "ukraine")
+    if not isinstance(focus, str):
+        bad("wrong-type", "'focus' must be a string")
+    if problems:
+        return None, problems
+    return Passage(
+        id=obj["id"], article_id=obj["article_id"], kind=obj["kind"], date=obj["date"],
+        text=obj["text"], frames=tuple(frames), stance=dict(stance), notes=obj["notes"],
+        focus=focus, file=file, line=line,
+    ), problems
+
+
+def read_file(path: Path, codebook: Codebook) -> tuple[list[Passage], list[Problem]]:
+    """Read one JSONL file; return its valid passages and the problems of the others."""
+    passages: list[Passage] = []
+    problems: list[Problem] = []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [Problem(str(path), 0, "unreadable", str(exc))]
+    for lineno, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        if not line_bytes.strip():
+            continue
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(str(path), lineno, "bad-encoding", f"not UTF-8: {exc}"))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(str(path), lineno, "bad-json", f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        passage, found = _check_record(obj, codebook, (str(path), lineno))
+        problems.extend(found)
+        if passage is not None:
+            passages.append(passage)
+    return passages, problems
+
+
+def find_near_duplicates(passages: list[Passage], run: int = NEAR_DUP_RUN) -> list[tuple[Passage, Passage, str]]:
+    """Pairs of passages sharing ``run`` consecutive words outside quotations, with the shared run."""
+    first_seen: dict[str, Passage] = {}
+    pairs: dict[tuple[str, str], tuple[Passage, Passage, str]] = {}
+    for p in passages:
+        w = words_outside_quotes(p.text)
+        for i in range(len(w) - run + 1):
+            key = " ".join(w[i:i + run])
+            other = first_seen.setdefault(key, p)
+            if other.id != p.id and (other.id, p.id) not in pairs:
+                pairs[(other.id, p.id)] = (other, p, key)
+    return list(pairs.values())
+
+
+def check_corpus(passages: list[Passage]) -> list[Problem]:
+    """Checks across passages: duplicate ids, articles split over files, near-duplicates."""
+    problems: list[Problem] = []
+    by_id: dict[str, Passage] = {}
+    for p in passages:
+        if p.id in by_id:
+            q = by_id[p.id]
+            problems.append(Problem(p.file, p.line, "duplicate-id", f"id {p.id!r} already used at {q.file}:{q.line}"))
+        else:
+            by_id[p.id] = p
+    article_files: dict[str, set[str]] = defaultdict(set)
+    for p in passages:
+        article_files[p.article_id].add(p.file)
+    for article, files in sorted(article_files.items()):
+        if len(files) > 1:
+            problems.append(Problem(sorted(files)[1], 0, "article-split",
+                                    f"article {article!r} has passages in several files: {sorted(files)}"))
+    for a, b, shared in find_near_duplicates(passages):
+        problems.append(Problem(b.file, b.line, "near-duplicate",
+                                f"{b.id} shares a {NEAR_DUP_RUN}-word run with {a.id} ({a.file}:{a.line}): '{shared}'"))
+    return problems
+
+
+def read_corpus(data_dir: str | Path | None, codebook: Codebook) -> tuple[list[Passage], list[Problem]]:
+    """Read every ``*.jsonl`` under ``data_dir`` in name order; return passages and all problems."""
+    root = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    files = sorted(root.glob("*.jsonl"))
+    if not files:
+        return [], [Problem(str(root), 0, "empty", "no *.jsonl files found")]
+    passages: list[Passage] = []
+    problems: list[Problem] = []
+    for f in files:
+        found, bad = read_file(f, codebook)
+        passages.extend(found)
+        problems.extend(bad)
+    problems.extend(check_corpus(passages))
+    return passages, problems

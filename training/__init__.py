@@ -1,0 +1,1 @@
+"""Training package: baselines and fine-tuned MiniLM classifiers, tracked in MLflow."""

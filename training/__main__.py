@@ -1,0 +1,80 @@
+"""Command line: ``python -m training train CONFIG [--section.key=value ...]`` and ``promote``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from labels.codebook import CodebookError
+from labels.dataset import CorpusError
+from training.basemodel import BaseModelMissing, force_offline
+from training.config import ConfigError, load_config
+
+
+def _terminate(signum, frame):  # noqa: ANN001 - signal handler signature
+    # Turn SIGTERM into an exception so the MLflow run ends as FAILED and nothing is registered.
+    raise SystemExit(128 + signum)
+
+
+def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from training.trainer import train
+
+    config = load_config(args.config, extra)
+    result = train(config)
+    m = result.metrics
+    print(f"run {result.run_id}: val frames macro-F1 {m['val_frames_macro_f1']:.3f}, "
+          f"val stance macro-F1 {m['val_stance_macro_f1']:.3f}, test frames macro-F1 "
+          f"{m['test_frames_macro_f1']:.3f}, test stance macro-F1 {m['test_stance_macro_f1']:.3f}")
+    if result.model_version:
+        print(f"registered {config.tracking.registered_model} version {result.model_version} as 'candidate'")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, extra: list[str]) -> int:
+    from training.promote import PromotionError, promote
+
+    if extra:
+        print(f"error: unexpected arguments {extra}", file=sys.stderr)
+        return 2
+    try:
+        result = promote(args.name, force=args.force, reason=args.reason)
+    except PromotionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    state = "promoted" if result.promoted else "kept champion"
+    print(f"{state}: candidate v{result.candidate}, champion before: {result.champion_before or 'none'}; "
+          f"{result.reason}")
+    for k, v in result.candidate_metrics.items():
+        other = result.champion_metrics.get(k)
+        print(f"  {k}: candidate {v:.4f}" + (f", champion {other:.4f}" if other is not None else ""))
+    return 0 if result.promoted or result.champion_before == result.candidate else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    force_offline()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic", "urllib3", "httpx", "datasets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminate)
+    parser = argparse.ArgumentParser(prog="python -m training")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train, evaluate, log and register one model")
+    t.add_argument("config", nargs="?", default=None, help="experiment YAML of overrides")
+    t.set_defaults(func=cmd_train)
+    p = sub.add_parser("promote", help="move the champion alias to the candidate if it is not worse")
+    p.add_argument("--name", default="stance-framing", help="registered model name")
+    p.add_argument("--force", action="store_true", help="promote even if worse (needs --reason)")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(func=cmd_promote)
+    args, extra = parser.parse_known_args(argv)
+    try:
+        return int(args.func(args, extra))
+    except (ConfigError, CodebookError, CorpusError, BaseModelMissing, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

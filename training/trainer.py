@@ -1,0 +1,201 @@
+"""The training workflow as named phases: load -> fit -> tune_thresholds -> evaluate -> log -> register.
+
+Each phase is a small function that can be called alone; ``train`` runs them all inside one
+MLflow run. Any failure or interruption ends the run as FAILED and registers nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from sklearn.metrics import classification_report
+
+from labels.codebook import Codebook, load_codebook
+from labels.dataset import LoadedCorpus, load_corpus
+from labels.splits import SplitConfig
+from training import figures, tracking
+from training.config import ExperimentConfig
+from training.data import TaskData, subsample_articles, to_task_data
+from training.metrics import evaluate_arrays
+from training.modelcard import model_card
+from training.models import Classifier, Scores, family_class
+from training.predictor import Predictor
+from training.thresholds import tune_thresholds
+
+log = logging.getLogger(__name__)
+
+INPUT_EXAMPLE = [
+    "Kyiv will not trade land for a ceasefire, the foreign minister said, calling any freeze along "
+    "the front line a pause that would let Moscow rearm.",
+]
+
+
+@dataclass
+class Loaded:
+    corpus: LoadedCorpus
+    train: TaskData
+    validation: TaskData
+    test: TaskData
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    metrics: dict[str, float]
+    model_version: str | None
+    model_uri: str | None
+
+
+def load(config: ExperimentConfig) -> Loaded:
+    """Phase ``load``: validate the corpus, split it and encode the splits with the codebook."""
+    codebook = load_codebook(config.data.codebook)
+    corpus = load_corpus(config.data.data_dir, codebook, SplitConfig(seed=config.data.split_seed))
+    train_ds = subsample_articles(corpus.splits["train"], config.data.train_fraction, config.data.split_seed)
+    if len(train_ds) == 0:
+        raise ValueError("the training split is empty after subsampling; raise data.train_fraction")
+    return Loaded(
+        corpus=corpus,
+        train=to_task_data(train_ds, codebook),
+        validation=to_task_data(corpus.splits["validation"], codebook),
+        test=to_task_data(corpus.splits["test"], codebook),
+    )
+
+
+def fit(config: ExperimentConfig, codebook: Codebook, data: Loaded) -> Classifier:
+    """Phase ``fit``: build the configured family and train it, logging per-epoch metrics."""
+    classifier = family_class(config.model.family)(codebook, config)
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        if mlflow.active_run():
+            mlflow.log_metrics(metrics, step=epoch)
+
+    classifier.fit(data.train, data.validation, on_epoch=on_epoch)
+    return classifier
+
+
+def tune(config: ExperimentConfig, classifier: Classifier, validation: TaskData) -> tuple[dict[str, float], Scores]:
+    """Phase ``tune_thresholds``: per-frame thresholds that maximise validation F1."""
+    scores = classifier.predict_scores(validation.texts)
+    if config.train.tune_thresholds:
+        thresholds = tune_thresholds(validation.frames, scores.frames, classifier.codebook.frame_ids)
+    else:
+        thresholds = {f: 0.5 for f in classifier.codebook.frame_ids}
+    return thresholds, scores
+
+
+def evaluate(predictor: Predictor, data: TaskData, prefix: str, scores: Scores | None = None) -> tuple[dict[str, float], Scores]:
+    """Phase ``evaluate``: flat metrics for one split (keys prefixed ``val_``/``test_``)."""
+    scores = scores or predictor.scores(data.texts)
+    metrics = evaluate_arrays(predictor.codebook, data.frames, predictor.decide_frames(scores.frames).astype(int),
+                              data.stance, scores.stance_argmax(), prefix=prefix)
+    return metrics, scores
+
+
+def _report(codebook: Codebook, data: TaskData, predictor: Predictor, scores: Scores) -> str:
+    pred = predictor.decide_frames(scores.frames).astype(int)
+    parts = ["FRAMES\n" + classification_report(data.frames, pred, target_names=codebook.frame_ids, zero_division=0)]
+    for t in codebook.target_ids:
+        parts.append(f"STANCE {t}\n" + classification_report(
+            data.stance[t], scores.stance[t].argmax(1), labels=list(range(len(codebook.stance_labels))),
+            target_names=list(codebook.stance_labels), zero_division=0))
+    return "\n".join(parts)
+
+
+def requirements() -> list[str]:
+    pins = ["torch==2.13.0"]
+    for pkg in ("transformers", "scikit-learn", "numpy", "pandas", "pyyaml", "mlflow", "datasets", "scipy"):
+        try:
+            pins.append(f"{pkg}=={pkg_version(pkg)}")
+        except Exception:  # noqa: BLE001 - optional package
+            pins.append(pkg)
+    return pins
+
+
+def log_evaluation(predictor: Predictor, data: Loaded, val_scores: Scores, test_scores: Scores) -> None:
+    """Phase ``log``: figures and classification reports for validation and test."""
+    codebook = predictor.codebook
+    for split, d, s in (("validation", data.validation, val_scores), ("test", data.test, test_scores)):
+        pred = predictor.decide_frames(s.frames).astype(int)
+        fig = figures.confusion_figure(codebook, d.frames, pred, d.stance, s.stance_argmax(), split)
+        mlflow.log_figure(fig, f"figures/confusion_{split}.png")
+        plt.close(fig)
+        fig = figures.pr_figure(codebook, d.frames, s.frames, split)
+        mlflow.log_figure(fig, f"figures/precision_recall_{split}.png")
+        plt.close(fig)
+        mlflow.log_text(_report(codebook, d, predictor, s), f"reports/classification_report_{split}.txt")
+    fig = figures.threshold_figure(codebook, data.validation.frames, val_scores.frames, predictor.thresholds)
+    mlflow.log_figure(fig, "figures/thresholds_validation.png")
+    plt.close(fig)
+
+
+def train(config: ExperimentConfig) -> TrainResult:
+    """Run every phase in one MLflow run and return its id, metrics and registered version."""
+    tracking.configure()
+    experiment_id = tracking.ensure_experiment(config.tracking.experiment)
+    started = time.perf_counter()
+    data = load(config)
+    codebook = data.corpus.codebook
+    run_name = config.tracking.run_name or f"{config.model.family}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tags = {"family": config.model.family, "codebook_version": codebook.version,
+            "codebook_sha256": codebook.sha256, "corpus_digest": data.corpus.digest,
+            **tracking.git_info(), **config.tracking.tags}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        tracking.log_params(config.flat())
+        mlflow.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
+                           "corpus.train_passages": len(data.train), "python": platform.python_version()})
+        mlflow.log_dict(config.to_dict(), "config/resolved_config.yaml")
+        for split in ("train", "validation", "test"):
+            frame = data.corpus.splits[split].to_pandas()
+            frame["frames"] = frame["frames"].map(lambda x: ",".join(x))
+            frame["stance"] = frame["stance"].map(lambda d: ",".join(f"{k}={v}" for k, v in d.items()))
+            tracking.log_dataset(frame, data.corpus.digest, "labels/data", split)
+
+        t0 = time.perf_counter()
+        classifier = fit(config, codebook, data)
+        fit_seconds = time.perf_counter() - t0
+        thresholds, val_scores = tune(config, classifier, data.validation)
+        predictor = Predictor(classifier, codebook, thresholds,
+                              meta={"corpus_digest": data.corpus.digest, "run_name": run_name})
+        metrics, _ = evaluate(predictor, data.validation, "val_", val_scores)
+        test_metrics, test_scores = evaluate(predictor, data.test, "test_")
+        metrics.update(test_metrics)
+        metrics["fit_seconds"] = fit_seconds
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(thresholds, "model_thresholds.json")
+        if config.tracking.log_figures:
+            log_evaluation(predictor, data, val_scores, test_scores)
+
+        with tempfile.TemporaryDirectory(prefix="predictor-") as tmp:
+            pdir = Path(tmp) / "predictor"
+            predictor.meta["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
+            predictor.save(pdir)
+            example = pd.DataFrame({"text": INPUT_EXAMPLE})
+            output = predictor.predict_frame(INPUT_EXAMPLE)
+            model_uri = tracking.log_predictor(pdir, example, output, requirements())
+        version = None
+        if config.tracking.register:
+            card = model_card(config.model.family, metrics, codebook, data.corpus.digest, config.flat(),
+                              {s: len(data.corpus.splits[s]) for s in ("train", "validation", "test")})
+            vtags = {"family": config.model.family, "corpus_digest": data.corpus.digest,
+                     "codebook_version": codebook.version, "run_id": run.info.run_id,
+                     **{k: f"{v:.4f}" for k, v in metrics.items() if k in (
+                         "test_frames_macro_f1", "test_stance_macro_f1", "val_frames_macro_f1", "val_stance_macro_f1")}}
+            version = tracking.register(model_uri, config.tracking.registered_model, vtags, card)
+            mlflow.set_tag("registered_version", version)
+        mlflow.log_metric("train_wall_seconds", time.perf_counter() - started)
+    summary = {k: round(v, 4) for k, v in metrics.items() if k in (
+        "val_frames_macro_f1", "val_stance_macro_f1", "test_frames_macro_f1", "test_stance_macro_f1")}
+    log.info("run %s finished: %s; registered version %s", run.info.run_id, summary, version)
+    return TrainResult(run.info.run_id, metrics, version, model_uri)
+
+
+__all__ = ["train", "load", "fit", "tune", "evaluate", "TrainResult"]

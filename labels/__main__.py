@@ -64,11 +64,10 @@ def _print_stats(splits: dict, codebook) -> None:
     stats = split_statistics(splits, codebook)
     cols = ["passages", "articles", *codebook.frame_ids, "no_frame", "other_states"]
     cols += [f"{t}={v}" for t in codebook.target_ids for v in codebook.stance_labels if v != "neutral"]
-    print("split statistics (shares of passages):")
-    print("  " + "split".ljust(11) + "".join(c[-22:].rjust(24) for c in cols))
-    for split, row in stats.items():
-        cells = [f"{int(row[c])}" if c in ("passages", "articles") else f"{row[c]:.1%}" for c in cols]
-        print("  " + split.ljust(11) + "".join(c.rjust(24) for c in cells))
+    print("split statistics (passages, articles, then shares of passages):")
+    for c in cols:
+        cells = [f"{int(row[c])}" if c in ("passages", "articles") else f"{row[c]:.1%}" for row in stats.values()]
+        print("  " + c.ljust(36) + "".join(f"{s}={v}".rjust(18) for s, v in zip(stats, cells, strict=True)))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -68,14 +68,15 @@ def promote(name: str, force: bool = False, reason: str | None = None) -> Promot
     if cand is None:
         raise PromotionError(f"registered model {name!r} has no '{tracking.CANDIDATE}' version; train first")
     champ = tracking.version_by_alias(name, tracking.CHAMPION)
+    cand_v, champ_v = str(cand.version), (str(champ.version) if champ is not None else None)
     cand_all = tracking.run_metrics(cand.run_id)
     cand_m = {k: cand_all[k] for k in KEYS if k in cand_all}
     if len(cand_m) < len(KEYS):
         raise PromotionError(f"candidate version {cand.version} lacks metrics {KEYS}")
     champ_m: dict[str, float] = {}
     how = ""
-    if champ is not None and champ.version == cand.version:
-        return Promotion(False, cand.version, champ.version, "candidate is already the champion", cand_m, cand_m)
+    if champ_v == cand_v:
+        return Promotion(False, cand_v, champ_v, "candidate is already the champion", cand_m, cand_m)
     if champ is not None:
         champ_m, how = _champion_on_candidate_data(champ, cand.tags.get("corpus_digest", ""))
     if champ is None:
@@ -87,18 +88,18 @@ def promote(name: str, force: bool = False, reason: str | None = None) -> Promot
     if not ok and force:
         ok, why = True, f"forced: {reason} (otherwise: {why})"
     lines = [f"## Promotion check ({'promoted' if ok else 'rejected'})", "",
-             f"| metric | candidate v{cand.version} | champion {('v' + champ.version) if champ else '-'} |",
+             f"| metric | candidate v{cand_v} | champion {('v' + champ_v) if champ_v else '-'} |",
              "|---|---:|---:|"]
     for k in KEYS:
         other = f"{champ_m[k]:.4f}" if k in champ_m else "-"
         lines.append(f"| {k} | {cand_m[k]:.4f} | {other} |")
     lines += ["", f"Decision: {why}." + (f" Champion figures: {how}." if how else "")]
     tags = {"promotion.decision": "promoted" if ok else "rejected", "promotion.reason": why,
-            "promotion.champion_before": champ.version if champ else "none",
+            "promotion.champion_before": champ_v or "none",
             **{f"promotion.candidate.{k}": f"{v:.4f}" for k, v in cand_m.items()},
             **{f"promotion.champion.{k}": f"{v:.4f}" for k, v in champ_m.items()}}
     description = (cand.description or "").split("\n## Promotion check")[0].rstrip() + "\n\n" + "\n".join(lines)
-    tracking.tag_version(name, cand.version, tags, description)
+    tracking.tag_version(name, cand_v, tags, description)
     if ok:
-        tracking.set_alias(name, tracking.CHAMPION, cand.version)
-    return Promotion(ok, cand.version, champ.version if champ else None, why, cand_m, champ_m)
+        tracking.set_alias(name, tracking.CHAMPION, cand_v)
+    return Promotion(ok, cand_v, champ_v, why, cand_m, champ_m)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -72,10 +73,13 @@ def log_params(flat: Mapping[str, Any]) -> None:
 
 
 def log_dataset(frame: pd.DataFrame, digest: str, source: str, context: str) -> None:
-    """Log a corpus split as an MLflow dataset input with the corpus content digest."""
+    """Log a corpus split as an MLflow dataset input; its digest derives from the corpus digest."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the source resolves to the same class twice; harmless
-        ds = mlflow.data.from_pandas(frame, source=source, name="stance-framing-corpus", digest=digest[:36])
+        # one dataset per split: MLflow keys datasets by (name, digest)
+        split_digest = hashlib.sha256(f"{digest}:{context}".encode()).hexdigest()[:36]
+        ds = mlflow.data.from_pandas(frame, source=source, name=f"stance-framing-corpus/{context}",
+                                     digest=split_digest)
     mlflow.log_input(ds, context=context)
 
 

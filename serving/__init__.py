@@ -1,0 +1,1 @@
+"""Prediction service: FastAPI over the registered champion model."""

@@ -1,0 +1,42 @@
+"""``python -m serving [--host H] [--port P]``: serve the champion model over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if msg.startswith("{"):
+            return msg
+        return json.dumps({"level": record.levelname, "logger": record.name, "message": msg})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for noisy in ("mlflow", "alembic", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    import uvicorn
+
+    from training.basemodel import force_offline
+    from serving.app import create_app
+
+    force_offline()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

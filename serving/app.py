@@ -1,0 +1,314 @@
+"""The FastAPI application: routes, limits, errors, request ids, metrics."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+
+from serving.batching import Overloaded
+from serving.config import Settings, get_settings
+from serving.invocations import InvocationError, parse_invocation
+from serving.metrics import ServiceMetrics
+from serving.model import LoadedModel, ModelLoadError, ModelStore
+from serving.schemas import (
+    ArticleRequest,
+    ArticleResponse,
+    ClassifyRequest,
+    ClassifyResponse,
+    ErrorResponse,
+    InvocationsResponse,
+    ModelInfo,
+)
+from serving.service import InputError, NotReady, Service
+
+log = logging.getLogger("serving")
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_model(service: ServiceDep) -> LoadedModel:
+    return service.current()
+
+
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+class Gatekeeper:
+    """Pure ASGI middleware: request ids, body-size limit, content type, metrics, access log."""
+
+    def __init__(self, app: Any, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id", "")
+        if not rid or len(rid) > 128 or not rid.isprintable():
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        limit = self.settings.max_body_bytes
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+            await send(message)
+
+        async def reject(status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+            body = json.dumps({"detail": detail, "request_id": rid}).encode()
+            await send_with_id({"type": "http.response.start", "status": status,
+                                "headers": [(b"content-type", b"application/json"),
+                                            (b"content-length", str(len(body)).encode()), *(extra or [])]})
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        method = scope["method"]
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = -1
+        if declared < 0:
+            await reject(400, "invalid Content-Length header")
+        elif declared > limit:
+            await reject(413, f"request body is {declared} bytes; the limit is {limit} bytes")
+        elif method == "POST" and scope["path"] != "/admin/reload" and \
+                headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            await reject(415, "Content-Type must be application/json")
+        else:
+            # Bodies are small (the limit is ~1 MB): read the whole body here, so an oversized
+            # one is refused before the app sees it, with or without a Content-Length.
+            chunks, received = [], 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # client went away
+                chunks.append(message.get("body", b""))
+                received += len(chunks[-1])
+                more = message.get("more_body", False)
+                if received > limit:
+                    await reject(413, f"request body exceeds the limit of {limit} bytes")
+                    break
+            else:
+                body = b"".join(chunks)
+                delivered = False
+
+                async def replay() -> dict:
+                    nonlocal delivered
+                    if not delivered:
+                        delivered = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                await self.app(scope, replay, send_with_id)
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        status = status_holder["status"]
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.labels(route=path, method=method, status=str(status)).inc()
+        self.metrics.latency.labels(route=path, method=method, status=str(status)).observe(elapsed)
+        log.info(json.dumps({"event": "request", "request_id": rid, "method": method, "route": path,
+                             "status": status, "ms": round(elapsed * 1000, 2)}))
+
+
+def _error(status: int, detail: Any, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
+    rid = request.scope.get("state", {}).get("request_id")
+    return JSONResponse({"detail": detail, "request_id": rid}, status_code=status, headers=headers)
+
+
+def _describe_validation(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        msg = e.get("msg", "invalid value")
+        if e.get("type") == "json_invalid":
+            msg = "body is not valid JSON: " + str(e.get("ctx", {}).get("error", msg))
+        out.append({"field": loc, "message": msg, "type": e.get("type")})
+    return out
+
+
+def create_app(settings: Settings | None = None, loader: Callable[[bool], LoadedModel] | None = None) -> FastAPI:
+    """Build the app. ``loader(allow_cache)`` loads the model; default: the MLflow registry."""
+    settings = settings or get_settings()
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    metrics = ServiceMetrics()
+    if loader is None:
+        store = ModelStore(settings.model_uri, settings.tracking_uri, settings.cache_dir, settings.torch_threads)
+        loader = lambda allow_cache: store.load(allow_cache=allow_cache)  # noqa: E731
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
+        service = Service(loader, settings.max_batch_size, settings.max_queue, metrics)
+        app.state.service = service
+        await service.start()
+        yield
+        await service.stop()
+
+    app = FastAPI(title="stance-framing", version="1.0",
+                  description="Frames and per-target stance for news passages about the Russia-Ukraine war "
+                              "and European security.", lifespan=lifespan,
+                  responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+                             503: {"model": ErrorResponse}})
+    app.state.settings = settings
+    app.dependency_overrides[get_settings] = lambda: settings
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["content-type", "x-request-id"])
+    app.add_middleware(Gatekeeper, settings=settings, metrics=metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _describe_validation(exc), request)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        return _error(exc.status, str(exc), request)
+
+    @app.exception_handler(NotReady)
+    async def _not_ready(request: Request, exc: NotReady) -> JSONResponse:
+        return _error(503, f"model not ready: {exc}", request, {"Retry-After": str(settings.retry_after_s)})
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return _error(503, f"overloaded: {exc}", request, {"Retry-After": str(settings.retry_after_s)})
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _encoding(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return _error(400, "body is not valid UTF-8", request)
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["classify"])
+    async def classify(body: ClassifyRequest, service: ServiceDep, model: ModelDep, cfg: SettingsDep) -> dict:
+        """Label passages: every frame's score and decision, and stance per target."""
+        texts = service.check_texts(body.texts, cfg.max_texts, cfg.max_text_chars)
+        targets = service.check_targets(model, body.targets)
+        results = await service.classify(model, texts, targets)
+        return {"model": model.ref(), "results": results}
+
+    @app.post("/v1/articles", response_model=ArticleResponse, tags=["classify"])
+    async def articles(body: ArticleRequest, service: ServiceDep, model: ModelDep, cfg: SettingsDep) -> dict:
+        """Split an article into passages, label each, and summarise the article with evidence."""
+        if not body.text.strip():
+            raise InputError("'text' is empty or whitespace only", field="text")
+        if len(body.text) > cfg.max_article_chars:
+            raise InputError(f"'text' has {len(body.text)} characters; the limit is {cfg.max_article_chars}", 413)
+        if body.title is not None and len(body.title) > cfg.max_text_chars:
+            raise InputError(f"'title' has {len(body.title)} characters; the limit is {cfg.max_text_chars}", 413)
+        targets = service.check_targets(model, body.targets)
+        out = await service.article(model, body.title, body.text, targets)
+        return {"model": model.ref(), **out}
+
+    @app.post("/invocations", response_model=InvocationsResponse, tags=["mlflow"])
+    async def invocations(request: Request, service: ServiceDep, model: ModelDep, cfg: SettingsDep) -> dict:
+        """MLflow scoring-server protocol: dataframe_split, dataframe_records, inputs or instances."""
+        try:
+            body = json.loads(await request.body())
+        except UnicodeDecodeError:
+            raise InputError("body is not valid UTF-8", 400) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"body is not valid JSON: {exc.msg} at position {exc.pos}", 400) from None
+        except RecursionError:
+            raise InputError("body JSON is nested too deeply", 400) from None
+        try:
+            texts, params = parse_invocation(body)
+        except InvocationError as exc:
+            raise InputError(str(exc), 400) from None
+        texts = service.check_texts(texts, cfg.max_texts, cfg.max_text_chars, field="text")
+        targets = None
+        if params.get("targets"):
+            raw = params["targets"]
+            targets = service.check_targets(model, raw.split(",") if isinstance(raw, str) else raw)
+        results = await service.classify(model, texts, targets)
+        return {"predictions": [_flat(r) for r in results]}
+
+    @app.get("/v1/labels", tags=["model"])
+    async def labels(model: ModelDep) -> dict:
+        """The codebook the served model was trained with."""
+        return model.predictor.codebook.to_dict()
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
+    async def model_info(model: ModelDep) -> dict:
+        """Which version is served, where it came from, its metrics and thresholds."""
+        meta = model.predictor.meta
+        return {**model.ref(), "source": model.source, "loaded_at": model.loaded_at,
+                "family": meta.get("family"), "codebook_version": model.predictor.codebook.version,
+                "thresholds": model.predictor.thresholds,
+                "metrics": {k: float(v) for k, v in meta.get("metrics", {}).items()}}
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(service: ServiceDep) -> JSONResponse:
+        if service.model is None:
+            return JSONResponse({"status": "not ready", "error": service.last_error}, status_code=503,
+                                headers={"Retry-After": str(settings.retry_after_s)})
+        m = service.model
+        return JSONResponse({"status": "ready", **m.ref(), "source": m.source})
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/admin/reload", tags=["admin"])
+    async def reload(service: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        """Re-resolve the model alias and swap the model; the old one keeps serving on failure."""
+        token = settings.admin_token
+        if token is None:
+            return JSONResponse({"detail": "admin routes are disabled (no STANCE_ADMIN_TOKEN)"}, status_code=404)
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not authorization or not authorization.startswith("Bearer ") or \
+                not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            previous, current = await service.reload()
+        except ModelLoadError as exc:
+            kept = service.model.ref() if service.model else None
+            return JSONResponse({"detail": f"reload failed: {exc}", "serving": kept}, status_code=502)
+        return JSONResponse({"previous": previous.ref() if previous else None, "model": current.ref(),
+                             "source": current.source})
+
+    return app
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    """One nested result as the flat row the pyfunc model returns."""
+    row: dict[str, Any] = {}
+    for f, v in result["frames"].items():
+        row[f"frame.{f}.score"] = v["score"]
+        row[f"frame.{f}.label"] = v["label"]
+    for t, v in result["stance"].items():
+        row[f"stance.{t}.label"] = v["label"]
+        for lab, s in v["scores"].items():
+            row[f"stance.{t}.{lab}"] = s
+    return row

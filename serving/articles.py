@@ -1,0 +1,99 @@
+"""Split a whole article into passages with character offsets, and summarise passage results."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+# Sentence ends: ., ! or ? (optionally followed by a closing quote or bracket) then space and a
+# capital, digit or opening quote. Common abbreviations are not sentence ends.
+_SENT_END = re.compile(r"(?<=[.!?])(?P<close>[\"'\u201d\u2019)\]]?)\s+(?=[A-Z0-9\"'\u201c\u2018(\[])")
+_ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Lt|Col|Sen|Rep|Gov|St|Jr|Sr|U\.S|U\.K|No|vs|e\.g|i\.e)\.$")
+MAX_WORDS = 100  # ~128 word pieces: a passage longer than this is split at sentence boundaries
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    source: str  # "title" or "text"
+
+
+def sentences(text: str, base: int = 0) -> list[Span]:
+    """Sentence spans of ``text`` (offsets shifted by ``base``)."""
+    spans, start = [], 0
+    for m in _SENT_END.finditer(text):
+        if _ABBREV.search(text[start:m.start()]):
+            continue
+        end = m.start() + len(m["close"])
+        if text[start:end].strip():
+            spans.append(Span(base + start, base + end, "text"))
+        start = m.end()
+    if text[start:].strip():
+        spans.append(Span(base + start, base + len(text.rstrip()), "text"))
+    return spans
+
+
+def _chunks(text: str, base: int, max_words: int) -> list[Span]:
+    """Split one paragraph into spans of whole sentences of at most ``max_words`` (a longer
+    sentence stands alone; the model truncates it)."""
+    if len(text.split()) <= max_words:
+        return [Span(base, base + len(text), "text")]
+    out: list[Span] = []
+    cur_start = cur_end = None
+    words = 0
+    for s in sentences(text, base):
+        n = len(text[s.start - base:s.end - base].split())
+        if cur_start is not None and words + n > max_words:
+            out.append(Span(cur_start, cur_end, "text"))
+            cur_start = None
+        if cur_start is None:
+            cur_start, words = s.start, 0
+        cur_end = s.end
+        words += n
+    if cur_start is not None:
+        out.append(Span(cur_start, cur_end, "text"))
+    return out
+
+
+def split_article(text: str, max_words: int = MAX_WORDS) -> list[Span]:
+    """Passages of an article: its paragraphs (separated by line breaks), long ones split at
+    sentence boundaries. Offsets index into ``text``; blank paragraphs are skipped."""
+    spans: list[Span] = []
+    for m in re.finditer(r"[^\r\n]+", text):
+        para = m.group(0)
+        stripped = para.strip()
+        if not stripped:
+            continue
+        lead = len(para) - len(para.lstrip())
+        spans += _chunks(stripped, m.start() + lead, max_words)
+    return spans
+
+
+def summarise(results: list[dict[str, Any]], frame_ids: list[str], stance_labels: tuple[str, ...],
+              targets: list[str], evidence: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Article summary: per frame the share of passages carrying it, its highest score and
+    evidence; per target the aggregated stance (majority of non-neutral passages, neutral on a tie)."""
+    n = max(len(results), 1)
+    frames = {}
+    for f in frame_ids:
+        frames[f] = {
+            "share": sum(r["frames"][f]["label"] for r in results) / n,
+            "max_score": max((r["frames"][f]["score"] for r in results), default=0.0),
+            "evidence": evidence.get(f, []),
+        }
+    stance = {}
+    for t in targets:
+        counts = Counter(r["stance"][t]["label"] for r in results)
+        mean = {lab: sum(r["stance"][t]["scores"][lab] for r in results) / n for lab in stance_labels}
+        polar = [(counts.get(lab, 0), lab) for lab in stance_labels if lab != "neutral"]
+        polar.sort(reverse=True)
+        if polar and polar[0][0] > 0 and (len(polar) == 1 or polar[0][0] > polar[1][0]):
+            label = polar[0][1]
+        else:
+            label = "neutral"
+        stance[t] = {"label": label, "counts": {lab: counts.get(lab, 0) for lab in stance_labels},
+                     "mean_scores": mean}
+    return {"passages": len(results), "frames": frames, "stance": stance}

@@ -1,0 +1,61 @@
+"""Service settings from environment variables (prefix ``STANCE_``), read once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; see the README's "Service settings" table."""
+
+    model_config = SettingsConfigDict(env_prefix="STANCE_", extra="ignore")
+
+    model_uri: str = Field("models:/stance-framing@champion",
+                           description="Registry URI of the model: models:/NAME@ALIAS or models:/NAME/VERSION")
+    tracking_uri: str | None = Field(None, description="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI, "
+                                                       "else the embedded sqlite store at the repo root)")
+    cache_dir: Path = Field(REPO_ROOT / "var" / "model-cache",
+                            description="Local copy of the last loaded model, used when the registry is unreachable")
+    max_texts: int = Field(64, ge=1, le=4096, description="Most texts in one request")
+    max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Most characters in one text")
+    max_article_chars: int = Field(200_000, ge=1000, le=5_000_000, description="Most characters in one article")
+    max_body_bytes: int = Field(1_000_000, ge=1024, le=50_000_000, description="Largest request body")
+    max_batch_size: int = Field(32, ge=1, le=512, description="Most passages in one model batch")
+    max_queue: int = Field(512, ge=1, le=100_000, description="Most passages waiting; beyond it requests get 503")
+    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads (0: all cores)")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
+    log_texts: bool = Field(False, description="Log passage text (off: logs never contain passages)")
+    retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")
+
+    @field_validator("model_uri")
+    @classmethod
+    def _registry_only(cls, v: str) -> str:
+        if not v.startswith("models:/"):
+            raise ValueError("STANCE_MODEL_URI must be a registry URI (models:/NAME@ALIAS or models:/NAME/VERSION)")
+        return v
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("STANCE_ADMIN_TOKEN must be at least 16 characters")
+        return v
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, v: list[str]) -> list[str]:
+        if "*" in v:
+            raise ValueError("STANCE_CORS_ORIGINS may not be '*'; list the origins")
+        return v
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

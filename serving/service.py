@@ -1,0 +1,168 @@
+"""The service's state and operations, independent of HTTP: the model in use, batching, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from serving.articles import sentences, split_article, summarise
+from serving.batching import Batcher
+from serving.metrics import ServiceMetrics
+from serving.model import LoadedModel, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(RuntimeError):
+    """No model is loaded yet."""
+
+
+class InputError(ValueError):
+    """Client input breaks a rule; ``status`` is 413 for size limits, 422 otherwise."""
+
+    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def _infer(model: LoadedModel, texts: list[str], targets: list[str] | None) -> list[dict[str, Any]]:
+    return model.predictor.predict(texts, targets)
+
+
+class Service:
+    def __init__(self, loader: Callable[[bool], LoadedModel], max_batch_size: int, max_queue: int,
+                 metrics: ServiceMetrics | None = None) -> None:
+        self.loader = loader
+        self.metrics = metrics or ServiceMetrics()
+        self.model: LoadedModel | None = None
+        self.last_error: str | None = None
+        self._reload_lock = asyncio.Lock()
+        self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.batcher.start()
+        await self.try_load()
+
+    async def stop(self) -> None:
+        await self.batcher.stop()
+
+    async def try_load(self) -> bool:
+        """Load at start-up (the local copy is allowed); keep ``last_error`` on failure."""
+        try:
+            model = await asyncio.to_thread(self.loader, True)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz
+            self.last_error = str(exc)
+            log.error("model load failed: %s", exc)
+            return False
+        self._swap(model)
+        return True
+
+    def _swap(self, model: LoadedModel) -> None:
+        self.model = model  # one reference assignment: requests in flight keep the old object
+        self.last_error = None
+        self.metrics.set_model(model.name, model.version, model.source)
+        log.info("serving %s version %s (from %s)", model.name, model.version, model.source)
+
+    async def reload(self) -> tuple[LoadedModel | None, LoadedModel]:
+        """Re-resolve the URI in the registry and swap atomically; on failure keep the old model.
+
+        Returns (previous, current). Raises ``ModelLoadError`` if the new model cannot be loaded.
+        """
+        async with self._reload_lock:
+            previous = self.model
+            try:
+                model = await asyncio.to_thread(self.loader, False)
+            except ModelLoadError:
+                self.metrics.reloads.labels(outcome="failed").inc()
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self.metrics.reloads.labels(outcome="failed").inc()
+                raise ModelLoadError(str(exc)) from exc
+            self._swap(model)
+            self.metrics.reloads.labels(outcome="ok").inc()
+            return previous, model
+
+    def current(self) -> LoadedModel:
+        if self.model is None:
+            raise NotReady(self.last_error or "model is loading")
+        return self.model
+
+    # -- operations -----------------------------------------------------------------------
+    def check_texts(self, texts: Sequence[Any], max_texts: int, max_chars: int, field: str = "texts") -> list[str]:
+        if len(texts) == 0:
+            raise InputError(f"'{field}' must hold at least one text", field=field)
+        if len(texts) > max_texts:
+            raise InputError(f"'{field}' has {len(texts)} texts; the limit is {max_texts} per request",
+                             status=413, field=field)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InputError(f"'{field}[{i}]' must be a string, got {type(t).__name__}", field=field)
+            if not t.strip():
+                raise InputError(f"'{field}[{i}]' is empty or whitespace only", field=field)
+            if len(t) > max_chars:
+                raise InputError(f"'{field}[{i}]' has {len(t)} characters; the limit is {max_chars}",
+                                 status=413, field=field)
+        return list(texts)
+
+    def check_targets(self, model: LoadedModel, targets: Sequence[Any] | None) -> list[str] | None:
+        if targets is None:
+            return None
+        known = model.predictor.codebook.target_ids
+        bad = [t for t in targets if t not in known]
+        if bad:
+            raise InputError(f"unknown target(s) {bad}; known targets: {known}", field="targets")
+        return list(dict.fromkeys(targets))
+
+    async def classify(self, model: LoadedModel, texts: list[str], targets: list[str] | None) -> list[dict[str, Any]]:
+        self.metrics.queue.set(self.batcher.pending + len(texts))
+        results = await self.batcher.submit(model, texts, targets)
+        self.metrics.passages.inc(len(texts))
+        return results
+
+    async def article(self, model: LoadedModel, title: str | None, text: str,
+                      targets: list[str] | None) -> dict[str, Any]:
+        """Label every passage of an article and summarise it with per-frame evidence."""
+        spans = split_article(text)
+        passages: list[dict[str, Any]] = []
+        if title and title.strip():
+            passages.append({"start": 0, "end": len(title), "source": "title", "text": title})
+        passages += [{"start": s.start, "end": s.end, "source": "text", "text": text[s.start:s.end]} for s in spans]
+        if not passages:
+            raise InputError("the article has no text to label", field="text")
+        results = await self.classify(model, [p["text"] for p in passages], targets)
+        predictor = model.predictor
+        frame_ids = predictor.codebook.frame_ids
+        evidence = await self._evidence(model, passages, results, frame_ids)
+        used_targets = targets if targets is not None else predictor.codebook.target_ids
+        summary = summarise(results, frame_ids, predictor.codebook.stance_labels, used_targets, evidence)
+        out = [{"index": i, **p, **r} for i, (p, r) in enumerate(zip(passages, results, strict=True))]
+        return {"passages": out, "summary": summary}
+
+    async def _evidence(self, model: LoadedModel, passages: list[dict[str, Any]], results: list[dict[str, Any]],
+                        frame_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """For each frame, the passages carrying it (best first, at most 5) and their sentences
+        that carry it on their own (or the best-scoring sentence if none does)."""
+        chosen = {f: sorted((i for i, r in enumerate(results) if r["frames"][f]["label"]),
+                            key=lambda i: -results[i]["frames"][f]["score"])[:5] for f in frame_ids}
+        needed = sorted({i for ids in chosen.values() for i in ids})
+        sent_spans = {i: sentences(passages[i]["text"]) for i in needed}
+        flat = [(i, passages[i]["text"][s.start:s.end]) for i in needed for s in sent_spans[i]]
+        scored: dict[int, list[tuple[str, dict[str, Any]]]] = {i: [] for i in needed}
+        if flat:
+            sent_results = await self.classify(model, [s for _, s in flat], [])
+            for (i, s), r in zip(flat, sent_results, strict=True):
+                scored[i].append((s, r))
+        evidence: dict[str, list[dict[str, Any]]] = {}
+        for f, ids in chosen.items():
+            items = []
+            for i in ids:
+                sents = [s for s, r in scored[i] if r["frames"][f]["label"]]
+                if not sents and scored[i]:
+                    sents = [max(scored[i], key=lambda sr: sr[1]["frames"][f]["score"])[0]]
+                items.append({"passage": i, "score": results[i]["frames"][f]["score"], "sentences": sents})
+            evidence[f] = items
+        return evidence

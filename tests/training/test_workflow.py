@@ -1,0 +1,142 @@
+"""End to end on tiny data: train 2 steps, register, promote, load the pyfunc, predict; and failures."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import tiny_overrides
+from training.__main__ import main as training_main
+from training.config import build_config
+from training.promote import PromotionError, promote
+from training.trainer import train
+
+
+def test_train_register_promote_load_predict(sqlite_store, tmp_path):
+    result = train(build_config(tiny_overrides(tracking={"log_figures": True})))
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    # resolved params, codebook and corpus identity, git commit, per-epoch and final metrics
+    assert run.data.params["model.family"] == "finetune" and run.data.params["train.max_steps"] == "2"
+    assert run.data.tags["codebook_version"] == "1.0.0" and len(run.data.tags["corpus_digest"]) == 64
+    assert "git_commit" in run.data.tags
+    for key in ("val_frames_macro_f1", "test_frames_macro_f1", "test_stance_macro_f1",
+                "test_stance_nato_protection_favg", "test_frame_escalation_risk_f1", "train_loss"):
+        assert key in run.data.metrics, key
+    assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1]
+    inputs = run.inputs.dataset_inputs
+    assert {i.tags[0].value for i in inputs} == {"train", "validation", "test"}
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "figures")}
+    assert "figures/confusion_test.png" in artifacts and "figures/thresholds_validation.png" in artifacts
+    assert client.list_artifacts(result.run_id, "reports")
+    # registered as candidate, with a model card
+    mv = client.get_model_version_by_alias("stance-framing", "candidate")
+    assert str(mv.version) == result.model_version
+    assert "model card" in mv.description and result.metrics and "Corpus digest" in mv.description
+    # promote: no champion yet -> promoted
+    outcome = promote("stance-framing")
+    assert outcome.promoted
+    assert str(client.get_model_version_by_alias("stance-framing", "champion").version) == str(mv.version)
+    # load the champion as pyfunc and predict
+    model = mlflow.pyfunc.load_model("models:/stance-framing@champion")
+    out = model.predict(pd.DataFrame({"text": ["Kyiv rejects any freeze of the front line, ministers said."]}))
+    assert len(out) == 1
+    assert {"frame.security_guarantee.score", "frame.security_guarantee.label",
+            "stance.nato_protection.label", "stance.territorial_concession.favor"} <= set(out.columns)
+    assert out["stance.nato_protection.label"][0] in {"favor", "against", "neutral"}
+    assert model.metadata.signature is not None
+
+
+def test_worse_candidate_is_not_promoted_unless_forced(sqlite_store):
+    first = train(build_config(tiny_overrides(train={"max_steps": 2})))
+    assert promote("stance-framing").promoted
+    client = MlflowClient()
+    second = train(build_config(tiny_overrides(train={"max_steps": 1, "seed": 7})))
+    # make the comparison deterministic: pretend the new run scored worse on frames
+    client.log_metric(second.run_id, "test_frames_macro_f1", first.metrics["test_frames_macro_f1"] - 0.1)
+    outcome = promote("stance-framing")
+    assert not outcome.promoted and "worse" in outcome.reason
+    assert str(client.get_model_version_by_alias("stance-framing", "champion").version) == first.model_version
+    mv = client.get_model_version("stance-framing", second.model_version)
+    assert mv.tags["promotion.decision"] == "rejected"
+    assert "Promotion check" in mv.description and "champion" in mv.description
+    with pytest.raises(PromotionError, match="--reason"):
+        promote("stance-framing", force=True)
+    forced = promote("stance-framing", force=True, reason="annotation fix")
+    assert forced.promoted and "annotation fix" in forced.reason
+    assert str(client.get_model_version_by_alias("stance-framing", "champion").version) == second.model_version
+
+
+def test_failed_run_is_marked_failed_and_registers_nothing(sqlite_store, monkeypatch):
+    from training import trainer
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(trainer, "log_evaluation", boom)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train(build_config(tiny_overrides(tracking={"log_figures": True})))
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert client.search_model_versions("name='stance-framing'") == []
+
+
+def test_cli_reports_config_and_corpus_errors(sqlite_store, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epocs: 2}\n")
+    assert training_main(["train", str(bad)]) == 2
+    assert "train.epocs" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert training_main(["train", "--data.data_dir=" + str(empty)]) == 2
+    assert "no *.jsonl files" in capsys.readouterr().err
+    assert training_main(["promote", "--name", "nothing-here"]) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_training_against_a_real_mlflow_server(tmp_path, monkeypatch):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        import urllib.request
+
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(1)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        result = train(build_config(tiny_overrides(model={"family": "tfidf"})))
+        client = MlflowClient(uri)
+        assert client.get_run(result.run_id).info.status == "FINISHED"
+        assert str(client.get_model_version_by_alias("stance-framing", "candidate").version) == result.model_version
+        model = mlflow.pyfunc.load_model(f"models:/stance-framing/{result.model_version}")
+        assert len(model.predict(pd.DataFrame({"text": ["NATO leaders met in Vilnius."]}))) == 1
+        assert Path(tmp_path / "artifacts").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        mlflow.set_tracking_uri(None)

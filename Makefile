@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark
 
 setup:
 	bash scripts/setup.sh
@@ -24,8 +24,28 @@ promote: setup
 run: train promote
 	$(PY) -m serving
 
-test: setup
+test:
+	bash scripts/setup.sh --browser
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check labels training serving tests
+
+# MLflow UI on the embedded store at http://127.0.0.1:5000
+ui: setup
+	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+# make sweep SWEEP=experiments/sweeps/baselines.yaml
+SWEEP ?= experiments/sweeps/baselines.yaml
+sweep: validate
+	$(PY) -m training sweep $(SWEEP)
+
+report: setup
+	$(PY) -m training compare --experiment stance-framing --out experiments/reports
+
+# Retrain after new annotations: validate, train, promote only if not worse, tell the service to reload.
+retrain: setup
+	bash scripts/retrain.sh $(CONFIG)
+
+benchmark: setup
+	$(PY) experiments/benchmarks/train_speed.py

@@ -75,9 +75,9 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
 
         def score(split: str) -> float:
             label_need = sum(
-                c * (fractions[split] * totals[k] - current[split][k]) / totals[k] for k, c in counts.items()
+                c * (fractions[split] * totals[k] - current[split][k]) / totals[k] for k, c in counts.items()  # noqa: B023
             )
-            size_need = len(members) * (fractions[split] * n_total - sizes[split]) / n_total
+            size_need = len(members) * (fractions[split] * n_total - sizes[split]) / n_total  # noqa: B023
             return label_need + 2.0 * size_need
 
         best = max(SPLITS, key=lambda s: (score(s), -SPLITS.index(s)))

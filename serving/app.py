@@ -121,7 +121,7 @@ class Gatekeeper:
                     nonlocal delivered
                     if not delivered:
                         delivered = True
-                        return {"type": "http.request", "body": body, "more_body": False}
+                        return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
                     return await receive()
 
                 await self.app(scope, replay, send_with_id)

@@ -52,6 +52,30 @@ def cmd_promote(args: argparse.Namespace, extra: list[str]) -> int:
     return 0 if result.promoted or result.champion_before == result.candidate else 3
 
 
+def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
+    from training.sweep import run_sweep
+
+    if extra:
+        print(f"error: unexpected arguments {extra}", file=sys.stderr)
+        return 2
+    parent, children = run_sweep(args.sweep)
+    print(f"sweep parent run {parent}: {len(children)} child runs")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, extra: list[str]) -> int:
+    from pathlib import Path
+
+    from training.report import write_report
+
+    if extra:
+        print(f"error: unexpected arguments {extra}", file=sys.stderr)
+        return 2
+    path = write_report(args.experiment, Path(args.out), log_run=not args.no_log)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     force_offline()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="promote even if worse (needs --reason)")
     p.add_argument("--reason", default=None)
     p.set_defaults(func=cmd_promote)
+    s = sub.add_parser("sweep", help="run a grid as child runs nested under one parent run")
+    s.add_argument("sweep", help="sweep YAML (base, grid, overrides)")
+    s.set_defaults(func=cmd_sweep)
+    c = sub.add_parser("compare", help="leaderboard and charts from MLflow runs into experiments/reports/")
+    c.add_argument("--experiment", default="stance-framing")
+    c.add_argument("--out", default="experiments/reports")
+    c.add_argument("--no-log", action="store_true", help="do not log the report to an MLflow run")
+    c.set_defaults(func=cmd_compare)
     args, extra = parser.parse_known_args(argv)
     try:
         return int(args.func(args, extra))

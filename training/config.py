@@ -57,7 +57,7 @@ class ModelConfig:
     max_length: int = 128
     """Maximum tokens per sequence (passage, or target text plus passage)."""
     target_text: Literal["name", "description", "name_and_description"] = "name"
-    """How a stance target is presented in the (target, passage) pair."""
+    """How each stance target is presented beside the passage (the cross-encoded pair)."""
     freeze_layers: int = 0
     """Number of bottom encoder layers kept frozen during fine-tuning (embeddings are always trained)."""
     dropout: float = 0.1
@@ -84,7 +84,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation, imbalance handling, early stopping and threshold tuning."""
 
-    epochs: int = 4
+    epochs: int = 8
     """Maximum epochs (fine-tuning); early stopping may end sooner."""
     max_steps: int = 0
     """If > 0, stop after this many optimiser steps (smoke tests)."""
@@ -96,7 +96,10 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     class_weighting: bool = True
     """Weight positive frame labels and rare stance classes by inverse frequency."""
-    early_stopping_patience: int = 1
+    linear_probe_init: bool = True
+    """Before fine-tuning, fit the heads as logistic regressions on the frozen encoder's pooled
+    features (linear probing, then fine-tuning): training starts from the embedding baseline."""
+    early_stopping_patience: int = 2
     """Epochs without validation improvement before stopping (0 disables)."""
     tune_thresholds: bool = True
     """Tune one decision threshold per frame on the validation split (else 0.5)."""

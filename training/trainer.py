@@ -148,7 +148,8 @@ def train(config: ExperimentConfig) -> TrainResult:
     tags = {"family": config.model.family, "codebook_version": codebook.version,
             "codebook_sha256": codebook.sha256, "corpus_digest": data.corpus.digest,
             **tracking.git_info(), **config.tracking.tags}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+    nested = mlflow.active_run() is not None  # inside a sweep's parent run
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested) as run:
         tracking.log_params(config.flat())
         mlflow.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
                            "corpus.train_passages": len(data.train), "python": platform.python_version()})

@@ -1,8 +1,19 @@
-"""all-MiniLM-L6-v2 fine-tuned as one multi-task model.
+"""all-MiniLM-L6-v2 fine-tuned as one multi-task cross-encoder, one forward pass per passage.
 
-Frames: a multi-label head (sigmoid, BCE) on the mean-pooled passage encoding. Stance: the
-passage is paired with the target's text from the codebook and classified into the codebook's
-stance labels by one shared head, so a new target needs annotations, not code.
+Each passage is encoded together with the text of every stance target from the codebook::
+
+    [CLS] passage [SEP] target-1 text [SEP] target-2 text [SEP]
+
+so every target attends to the passage and the passage to the targets (a cross-encoding of
+the (target, passage) pairs), and one pass yields all labels:
+
+- frames: a multi-label head (sigmoid, BCE) on the mean of the passage tokens;
+- stance: one head shared by all targets, on [mean of the target's tokens; mean of the passage
+  tokens], classifying into the codebook's stance labels. A new target is a new text in the
+  codebook plus annotations: no code, no new parameters.
+
+Encoding all targets in one sequence costs about a third of one pass per (target, passage) pair
+with two targets, which buys the epochs a small corpus needs within the CPU budget.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import logging
 import random
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,14 +37,7 @@ from training.config import ExperimentConfig
 from training.data import TaskData
 from training.metrics import evaluate_arrays
 from training.models.base import Classifier, EpochCallback, Scores, class_weights, read_json, write_json
-from training.models.encoder import (
-    encoder_dir,
-    length_batches,
-    load_encoder,
-    mean_pool,
-    set_threads,
-    target_texts,
-)
+from training.models.encoder import encoder_dir, length_batches, load_encoder, set_threads, target_texts
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _span_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
 class MultiTaskModel(nn.Module):
-    """A shared encoder with a frame head and a stance head."""
+    """A shared encoder, a frame head on the passage span and a stance head per target span."""
 
     def __init__(self, encoder: nn.Module, n_frames: int, n_stance: int, dropout: float) -> None:
         super().__init__()
@@ -52,17 +62,22 @@ class MultiTaskModel(nn.Module):
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.frame_head = nn.Linear(hidden, n_frames)
-        self.stance_head = nn.Linear(hidden, n_stance)
+        self.stance_head = nn.Linear(2 * hidden, n_stance)
 
-    def pooled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.encoder(**batch).last_hidden_state
-        return mean_pool(out, batch["attention_mask"])
+    def features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(passage features (B, H), per-target features (B, T, 2H))."""
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              token_type_ids=batch["token_type_ids"]).last_hidden_state
+        passage = _span_mean(hidden, batch["passage_mask"])
+        spans = batch["target_masks"]  # (B, T, L)
+        m = spans.unsqueeze(-1).to(hidden.dtype)
+        targets = (hidden.unsqueeze(1) * m).sum(2) / m.sum(2).clamp(min=1.0)  # (B, T, H)
+        pair = torch.cat([targets, passage.unsqueeze(1).expand_as(targets)], dim=-1)
+        return passage, pair
 
-    def frame_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.frame_head(self.dropout(self.pooled(batch)))
-
-    def stance_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.stance_head(self.dropout(self.pooled(batch)))
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        passage, pair = self.features(batch)
+        return self.frame_head(self.dropout(passage)), self.stance_head(self.dropout(pair))
 
 
 class FinetuneClassifier(Classifier):
@@ -81,55 +96,89 @@ class FinetuneClassifier(Classifier):
         self.best_epoch = 0
 
     # -- encoding -------------------------------------------------------------------------
-    def _encode(self, texts: Sequence[str], target: str | None = None) -> list[dict[str, list[int]]]:
-        max_len = self.config.model.max_length
-        if target is None:
-            enc = self.tokenizer(list(texts), truncation=True, max_length=max_len)
-        else:
-            firsts = [self.target_text[target]] * len(texts)
-            enc = self.tokenizer(firsts, list(texts), truncation="only_second", max_length=max_len)
-        keys = list(enc.keys())
-        return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
+    def _target_ids(self) -> list[list[int]]:
+        return [self.tokenizer(self.target_text[t], add_special_tokens=False)["input_ids"]
+                for t in self.codebook.target_ids]
 
-    def _collate(self, items: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer.pad(items, return_tensors="pt"))
+    def _encode(self, texts: Sequence[str]) -> list[dict[str, list]]:
+        """Token ids and span markers of ``[CLS] passage [SEP] t1 [SEP] t2 [SEP] ...``.
+
+        The passage is truncated so the whole sequence fits ``max_length``; the targets never are.
+        """
+        tok = self.tokenizer
+        tids = self._target_ids()
+        tail = sum(len(t) + 1 for t in tids)
+        room = self.config.model.max_length - 2 - tail
+        if room < 8:
+            raise ValueError(f"model.max_length {self.config.model.max_length} leaves no room for the passage "
+                             f"after the target texts ({tail} tokens)")
+        cls_id, sep_id = tok.cls_token_id, tok.sep_token_id
+        items = []
+        for ids in tok(list(texts), add_special_tokens=False, truncation=True, max_length=room)["input_ids"]:
+            seq = [cls_id, *ids, sep_id]
+            types = [0] * len(seq)
+            spans = []
+            for t in tids:
+                start = len(seq)
+                seq += [*t, sep_id]
+                types += [1] * (len(t) + 1)
+                spans.append((start, start + len(t)))
+            items.append({"input_ids": seq, "token_type_ids": types, "passage": (1, 1 + len(ids)), "targets": spans})
+        return items
+
+    def _collate(self, items: list[dict[str, list]]) -> dict[str, torch.Tensor]:
+        n, width = len(items), max(len(x["input_ids"]) for x in items)
+        n_targets = len(items[0]["targets"])
+        input_ids = torch.full((n, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        types = torch.zeros((n, width), dtype=torch.long)
+        attention = torch.zeros((n, width), dtype=torch.long)
+        passage = torch.zeros((n, width), dtype=torch.bool)
+        targets = torch.zeros((n, n_targets, width), dtype=torch.bool)
+        for i, x in enumerate(items):
+            k = len(x["input_ids"])
+            input_ids[i, :k] = torch.tensor(x["input_ids"])
+            types[i, :k] = torch.tensor(x["token_type_ids"])
+            attention[i, :k] = 1
+            passage[i, x["passage"][0]:x["passage"][1]] = True
+            for j, (a, b) in enumerate(x["targets"]):
+                targets[i, j, a:b] = True
+        return {"input_ids": input_ids, "token_type_ids": types, "attention_mask": attention,
+                "passage_mask": passage, "target_masks": targets}
 
     # -- training -------------------------------------------------------------------------
-    def _batches(self, n_items: int, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
+    def _batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
         """Shuffled batches whose members have similar lengths (less padding, same randomness)."""
         bs = self.config.train.batch_size
-        order = rng.permutation(n_items)
+        order = rng.permutation(len(lengths))
         batches: list[list[int]] = []
         chunk = bs * 16
-        for start in range(0, n_items, chunk):
+        for start in range(0, len(order), chunk):
             part = order[start:start + chunk]
             part = part[np.argsort([-lengths[i] for i in part], kind="stable")]
             batches += [part[i:i + bs].tolist() for i in range(0, len(part), bs)]
-        return batches
+        order = rng.permutation(len(batches))
+        return [batches[i] for i in order]
 
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
         cfg = self.config.train
         targets = self.codebook.target_ids
         seed_everything(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-
-        frame_items = self._encode(train.texts)
-        stance_items: list[dict[str, list[int]]] = []
-        stance_y: list[int] = []
-        for t in targets:
-            stance_items += self._encode(train.texts, t)
-            stance_y += train.stance[t].tolist()
-        stance_y_arr = np.asarray(stance_y, dtype=np.int64)
+        items = self._encode(train.texts)
+        stance_y = np.stack([train.stance[t] for t in targets], axis=1)  # (n, T)
 
         n_labels = len(self.codebook.stance_labels)
         if cfg.class_weighting:
             pos = train.frames.sum(0)
             pos_weight = torch.tensor(np.clip((len(train) - pos) / np.maximum(pos, 1), 0.5, 10.0), dtype=torch.float32)
-            ce_weight = torch.tensor(class_weights(stance_y_arr, n_labels))
+            ce_weight = torch.tensor(class_weights(stance_y.reshape(-1), n_labels))
         else:
             pos_weight, ce_weight = None, None
         bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
         ce = nn.CrossEntropyLoss(weight=ce_weight)
+
+        if cfg.linear_probe_init:
+            self._linear_probe(items, train.frames, stance_y)
 
         for i, layer in enumerate(self.model.encoder.encoder.layer):
             for p in layer.parameters():
@@ -141,10 +190,8 @@ class FinetuneClassifier(Classifier):
             {"params": head_params, "lr": cfg.head_learning_rate},
         ], weight_decay=cfg.weight_decay)
 
-        f_len = [len(x["input_ids"]) for x in frame_items]
-        s_len = [len(x["input_ids"]) for x in stance_items]
-        steps_per_epoch = -(-len(frame_items) // cfg.batch_size) + -(-len(stance_items) // cfg.batch_size)
-        total = steps_per_epoch * cfg.epochs
+        lengths = [len(x["input_ids"]) for x in items]
+        total = -(-len(items) // cfg.batch_size) * cfg.epochs
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         warmup = int(total * cfg.warmup_ratio)
@@ -156,19 +203,14 @@ class FinetuneClassifier(Classifier):
         progress = tqdm(total=total, desc="fine-tune", unit="step", leave=False, mininterval=2.0)
         for epoch in range(1, cfg.epochs + 1):
             self.model.train()
-            jobs = [("frames", b) for b in self._batches(len(frame_items), f_len, rng)]
-            jobs += [("stance", b) for b in self._batches(len(stance_items), s_len, rng)]
-            rng.shuffle(jobs)
             losses: list[float] = []
-            for task, idx in jobs:
+            for idx in self._batches(lengths, rng):
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
-                if task == "frames":
-                    batch = self._collate([frame_items[i] for i in idx])
-                    loss = bce(self.model.frame_logits(batch), torch.from_numpy(train.frames[idx]))
-                else:
-                    batch = self._collate([stance_items[i] for i in idx])
-                    loss = ce(self.model.stance_logits(batch), torch.from_numpy(stance_y_arr[idx]))
+                frame_logits, stance_logits = self.model(self._collate([items[i] for i in idx]))
+                loss = bce(frame_logits, torch.from_numpy(train.frames[idx]))
+                y = torch.from_numpy(stance_y[idx])
+                loss = loss + ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -182,7 +224,8 @@ class FinetuneClassifier(Classifier):
             metrics.update(self._validation_metrics(validation))
             score = (metrics["val_frames_macro_f1"] + metrics["val_stance_macro_f1"]) / 2
             metrics["val_selection_score"] = score
-            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items() if "_" in k and k.count("_") < 4})
+            log.info("epoch %d: loss %.4f, val frames macro-F1 %.4f, val stance macro-F1 %.4f", epoch,
+                     metrics["train_loss"], metrics["val_frames_macro_f1"], metrics["val_stance_macro_f1"])
             if on_epoch:
                 on_epoch(epoch, metrics)
             if score > best_score:
@@ -200,6 +243,44 @@ class FinetuneClassifier(Classifier):
             self.model.load_state_dict(best_state)
         self.model.eval()
 
+    @torch.inference_mode()
+    def _features(self, items: list[dict[str, list]], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        self.model.eval()
+        hidden = self.model.frame_head.in_features
+        passage = np.zeros((len(items), hidden), dtype=np.float32)
+        pair = np.zeros((len(items), len(self.codebook.target_ids), 2 * hidden), dtype=np.float32)
+        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
+            p, q = self.model.features(self._collate([items[i] for i in idx]))
+            passage[idx], pair[idx] = p.numpy(), q.numpy()
+        return passage, pair
+
+    def _linear_probe(self, items: list[dict[str, list]], frames: np.ndarray, stance_y: np.ndarray) -> None:
+        """Start both heads from logistic regressions fitted on the frozen encoder's features."""
+        from sklearn.linear_model import LogisticRegression
+
+        seed = self.config.train.seed
+        balanced = "balanced" if self.config.train.class_weighting else None
+        passage, pair = self._features(items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w, b = self.model.frame_head.weight.data, self.model.frame_head.bias.data
+            for j in range(frames.shape[1]):
+                y = frames[:, j].astype(int)
+                if y.min() == y.max():
+                    continue
+                lr = LogisticRegression(C=1.0, max_iter=1000, class_weight=balanced, random_state=seed).fit(passage, y)
+                w[j] = torch.from_numpy(lr.coef_[0].astype(np.float32))
+                b[j] = float(lr.intercept_[0])
+            y = stance_y.reshape(-1)
+            if len(set(y.tolist())) > 2:
+                x = pair.reshape(-1, pair.shape[-1])
+                lr = LogisticRegression(C=1.0, max_iter=1000, class_weight=balanced, random_state=seed).fit(x, y)
+                ws, bs = self.model.stance_head.weight.data, self.model.stance_head.bias.data
+                for row, cls in enumerate(lr.classes_):
+                    ws[int(cls)] = torch.from_numpy(lr.coef_[row].astype(np.float32))
+                    bs[int(cls)] = float(lr.intercept_[row])
+        log.info("linear probe initialised the heads")
+
     def _validation_metrics(self, validation: TaskData) -> dict[str, float]:
         scores = self.predict_scores(validation.texts)
         return evaluate_arrays(self.codebook, validation.frames, (scores.frames >= 0.5).astype(int),
@@ -207,25 +288,22 @@ class FinetuneClassifier(Classifier):
 
     # -- inference ------------------------------------------------------------------------
     @torch.inference_mode()
-    def _run(self, items: list[dict[str, list[int]]], head: str, batch_size: int = 32) -> np.ndarray:
+    def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None,
+                       batch_size: int = 32) -> Scores:
+        """One forward pass per passage gives every frame and every target; ``targets`` selects
+        which stance results are returned."""
         self.model.eval()
-        lengths = [len(x["input_ids"]) for x in items]
-        n_out = self.model.frame_head.out_features if head == "frames" else self.model.stance_head.out_features
-        out = np.zeros((len(items), n_out), dtype=np.float32)
-        for idx in length_batches(lengths, batch_size):
-            batch = self._collate([items[i] for i in idx])
-            if head == "frames":
-                out[idx] = torch.sigmoid(self.model.frame_logits(batch)).numpy()
-            else:
-                out[idx] = torch.softmax(self.model.stance_logits(batch), dim=-1).numpy()
-        return out
-
-    def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
-        texts = list(texts)
         targets = list(targets) if targets is not None else self.codebook.target_ids
-        frames = self._run(self._encode(texts), "frames")
-        stance = {t: self._run(self._encode(texts, t), "stance") for t in targets}
-        return Scores(frames=frames, stance=stance)
+        cols = [self.codebook.target_ids.index(t) for t in targets]
+        items = self._encode(list(texts))
+        n_labels = len(self.codebook.stance_labels)
+        frames = np.zeros((len(items), len(self.codebook.frame_ids)), dtype=np.float32)
+        stance = np.zeros((len(items), len(self.codebook.target_ids), n_labels), dtype=np.float32)
+        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
+            f, s = self.model(self._collate([items[i] for i in idx]))
+            frames[idx] = torch.sigmoid(f).numpy()
+            stance[idx] = torch.softmax(s, dim=-1).numpy()
+        return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -234,13 +312,16 @@ class FinetuneClassifier(Classifier):
         self.tokenizer.save_pretrained(path / "encoder")
         heads = {k: v for k, v in self.model.state_dict().items() if not k.startswith("encoder.")}
         torch.save(heads, path / "heads.pt")
-        write_json(path / "finetune.json", {"best_epoch": self.best_epoch, "target_text": self.target_text})
+        write_json(path / "finetune.json", {"best_epoch": self.best_epoch, "target_text": self.target_text,
+                                            "targets": self.codebook.target_ids})
 
     @classmethod
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> FinetuneClassifier:
+        meta = read_json(path / "finetune.json")
+        if meta.get("targets", codebook.target_ids) != codebook.target_ids:
+            raise ValueError(f"{path}: saved targets {meta.get('targets')} differ from the codebook's")
         obj = cls(codebook, config, model_dir=path / "encoder")
         obj.model.load_state_dict(torch.load(path / "heads.pt", map_location="cpu"), strict=False)
-        meta = read_json(path / "finetune.json")
         obj.best_epoch = int(meta.get("best_epoch", 0))
         obj.target_text = {**obj.target_text, **meta.get("target_text", {})}
         obj.model.eval()

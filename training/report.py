@@ -1,0 +1,129 @@
+"""Leaderboard and charts read from MLflow runs (never from local files), logged to a report run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+
+from labels.codebook import Codebook, load_codebook  # noqa: E402
+from training import tracking  # noqa: E402
+
+KEY_PARAMS = ("model.family", "train.learning_rate", "train.epochs", "model.max_length", "model.target_text",
+              "train.class_weighting", "data.train_fraction")
+
+
+def fetch_runs(experiment: str) -> list[Any]:
+    """Finished training runs of ``experiment`` that carry test metrics (reports and sweep parents excluded)."""
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(f"no MLflow experiment named {experiment!r} at {mlflow.get_tracking_uri()}")
+    runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=5000,
+                              order_by=["attributes.start_time ASC"])
+    return [r for r in runs if "test_frames_macro_f1" in r.data.metrics and r.data.tags.get("kind") != "report"]
+
+
+def leaderboard(runs: list[Any], codebook: Codebook) -> str:
+    """Markdown table, best test frames macro-F1 first."""
+    frames = codebook.frame_ids
+    targets = codebook.target_ids
+    head = (["run", "family", "key params", "frames macro-F1", *[f"F1 {f}" for f in frames], "stance macro-F1",
+             *[f"F_avg {t}" for t in targets], "train time (s)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---|" + "---:|" * (len(head) - 3)]
+    ordered = sorted(runs, key=lambda r: -r.data.metrics["test_frames_macro_f1"])
+    for r in ordered:
+        m, p = r.data.metrics, r.data.params
+        params = ", ".join(f"{k.split('.')[1]}={p[k]}" for k in KEY_PARAMS[1:] if k in p and p[k] not in ("", "None"))
+        cells = [r.info.run_name, p.get("model.family", "?"), params, f"{m['test_frames_macro_f1']:.3f}",
+                 *[f"{m.get(f'test_frame_{f}_f1', float('nan')):.3f}" for f in frames],
+                 f"{m['test_stance_macro_f1']:.3f}",
+                 *[f"{m.get(f'test_stance_{t}_favg', float('nan')):.3f}" for t in targets],
+                 f"{m.get('train_wall_seconds', float('nan')):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def per_label_chart(runs: list[Any], codebook: Codebook, path: Path) -> None:
+    labels = [f"frame_{f}_f1" for f in codebook.frame_ids] + [f"stance_{t}_macro_f1" for t in codebook.target_ids]
+    ordered = sorted(runs, key=lambda r: -r.data.metrics["test_frames_macro_f1"])[:12]
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(labels) * max(1, len(ordered)) / 3), 4.5))
+    width = 0.8 / max(len(ordered), 1)
+    for i, r in enumerate(ordered):
+        vals = [r.data.metrics.get(f"test_{k}", 0.0) for k in labels]
+        ax.bar([j + i * width for j in range(len(labels))], vals, width, label=r.info.run_name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))],
+                  [k.replace("_f1", "").replace("_macro", "") for k in labels], rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test F1")
+    ax.set_title("Per-label test F1 by run")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def learning_curve_chart(runs: list[Any], path: Path) -> bool:
+    """Test macro-F1 against training fraction per family (runs of a learning-curve sweep)."""
+    points: dict[str, list[tuple[float, float, float]]] = {}
+    for r in runs:
+        if not r.data.tags.get("sweep", "").startswith("learning_curve"):
+            continue
+        frac = float(r.data.params.get("data.train_fraction", 1.0))
+        fam = r.data.params.get("model.family", "?")
+        points.setdefault(fam, []).append((frac, r.data.metrics["test_frames_macro_f1"],
+                                           r.data.metrics["test_stance_macro_f1"]))
+    if not points:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for fam, pts in sorted(points.items()):
+        pts.sort()
+        axes[0].plot([p[0] * 100 for p in pts], [p[1] for p in pts], marker="o", label=fam)
+        axes[1].plot([p[0] * 100 for p in pts], [p[2] for p in pts], marker="o", label=fam)
+    for ax, title in zip(axes, ("frames macro-F1 (test)", "stance macro-F1 (test)"), strict=True):
+        ax.set_xlabel("% of training split")
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(experiment: str, out_dir: Path, log_run: bool = True) -> Path:
+    """Write leaderboard.md and charts into ``out_dir`` from MLflow runs and log them to a report run."""
+    tracking.configure()
+    codebook = load_codebook()
+    runs = fetch_runs(experiment)
+    if not runs:
+        raise ValueError(f"experiment {experiment!r} has no finished training runs to compare")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_label_chart(runs, codebook, out_dir / "per_label_f1.png")
+    has_curve = learning_curve_chart(runs, out_dir / "learning_curves.png")
+    md = [f"# Leaderboard: experiment `{experiment}`", "",
+          "<!-- generated by `python -m training compare`; do not edit by hand -->",
+          f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(runs)} finished runs in "
+          f"`{mlflow.get_tracking_uri().split('?')[0]}`. Metrics are on the test split; F_avg is the mean F1 "
+          "of favor and against.", "", leaderboard(runs, codebook), "", "![per-label F1](per_label_f1.png)"]
+    if has_curve:
+        md += ["", "![learning curves](learning_curves.png)"]
+    path = out_dir / "leaderboard.md"
+    path.write_text("\n".join(md) + "\n")
+    if log_run:
+        exp_id = tracking.ensure_experiment(experiment)
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"report-{time.strftime('%Y%m%d-%H%M%S')}",
+                              tags={"kind": "report"}):
+            mlflow.log_param("report.runs", len(runs))
+            for f in ("leaderboard.md", "per_label_f1.png", "learning_curves.png"):
+                if (out_dir / f).exists():
+                    mlflow.log_artifact(str(out_dir / f), "report")
+    return path

@@ -18,8 +18,9 @@ validate: setup
 train: validate
 	$(PY) -m training train $(CONFIG)
 
+# exit 3 means "candidate worse, champion kept": not an error for the workflow
 promote: setup
-	$(PY) -m training promote
+	$(PY) -m training promote || [ $$? -eq 3 ]
 
 run: train promote
 	$(PY) -m serving

@@ -75,8 +75,10 @@ def fit(config: ExperimentConfig, codebook: Codebook, data: Loaded) -> Classifie
     classifier = family_class(config.model.family)(codebook, config)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        # per-epoch validation curves get their own keys: MLflow shows a key's latest step as its
+        # value, and the final val_* metrics (best epoch, tuned thresholds) must not be shadowed
         if mlflow.active_run():
-            mlflow.log_metrics(metrics, step=epoch)
+            mlflow.log_metrics({k if k == "train_loss" else f"epoch_{k}": v for k, v in metrics.items()}, step=epoch)
 
     classifier.fit(data.train, data.validation, on_epoch=on_epoch)
     return classifier

@@ -31,6 +31,8 @@ def test_train_register_promote_load_predict(sqlite_store, tmp_path):
                 "test_stance_nato_protection_favg", "test_frame_escalation_risk_f1", "train_loss"):
         assert key in run.data.metrics, key
     assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1]
+    assert [m.step for m in client.get_metric_history(result.run_id, "epoch_val_frames_macro_f1")] == [1]
+    assert run.data.metrics["val_frames_macro_f1"] == result.metrics["val_frames_macro_f1"]
     inputs = run.inputs.dataset_inputs
     assert {i.tags[0].value for i in inputs} == {"train", "validation", "test"}
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "figures")}

@@ -17,8 +17,13 @@ from mlflow import MlflowClient  # noqa: E402
 from labels.codebook import Codebook, load_codebook  # noqa: E402
 from training import tracking  # noqa: E402
 
-KEY_PARAMS = ("model.family", "train.learning_rate", "train.epochs", "model.max_length", "model.target_text",
-              "train.class_weighting", "data.train_fraction")
+# the parameters that distinguish runs of each family (others are defaults the family ignores)
+KEY_PARAMS = {
+    "finetune": ("train.learning_rate", "train.epochs", "model.max_length", "model.target_text", "model.dropout",
+                 "train.class_weighting", "data.train_fraction"),
+    "tfidf": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
+    "embeddings": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
+}
 
 
 def fetch_runs(experiment: str) -> list[Any]:
@@ -32,18 +37,26 @@ def fetch_runs(experiment: str) -> list[Any]:
     return [r for r in runs if "test_frames_macro_f1" in r.data.metrics and r.data.tags.get("kind") != "report"]
 
 
+def _selection(run: Any) -> float:
+    """Validation score used to rank runs (choosing by test figures would leak the test split)."""
+    m = run.data.metrics
+    return (m.get("val_frames_macro_f1", 0.0) + m.get("val_stance_macro_f1", 0.0)) / 2
+
+
 def leaderboard(runs: list[Any], codebook: Codebook) -> str:
-    """Markdown table, best test frames macro-F1 first."""
+    """Markdown table ranked by the validation selection score; the figures are on the test split."""
     frames = codebook.frame_ids
     targets = codebook.target_ids
-    head = (["run", "family", "key params", "frames macro-F1", *[f"F1 {f}" for f in frames], "stance macro-F1",
-             *[f"F_avg {t}" for t in targets], "train time (s)"])
+    head = (["run", "family", "key params", "val selection", "frames macro-F1", *[f"F1 {f}" for f in frames],
+             "stance macro-F1", *[f"F_avg {t}" for t in targets], "train time (s)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---|" + "---:|" * (len(head) - 3)]
-    ordered = sorted(runs, key=lambda r: -r.data.metrics["test_frames_macro_f1"])
+    ordered = sorted(runs, key=lambda r: -_selection(r))
     for r in ordered:
         m, p = r.data.metrics, r.data.params
-        params = ", ".join(f"{k.split('.')[1]}={p[k]}" for k in KEY_PARAMS[1:] if k in p and p[k] not in ("", "None"))
-        cells = [r.info.run_name, p.get("model.family", "?"), params, f"{m['test_frames_macro_f1']:.3f}",
+        family = p.get("model.family", "?")
+        params = ", ".join(f"{k.split('.')[1]}={p[k]}" for k in KEY_PARAMS.get(family, ())
+                           if k in p and p[k] not in ("", "None"))
+        cells = [r.info.run_name, family, params, f"{_selection(r):.3f}", f"{m['test_frames_macro_f1']:.3f}",
                  *[f"{m.get(f'test_frame_{f}_f1', float('nan')):.3f}" for f in frames],
                  f"{m['test_stance_macro_f1']:.3f}",
                  *[f"{m.get(f'test_stance_{t}_favg', float('nan')):.3f}" for t in targets],
@@ -52,20 +65,26 @@ def leaderboard(runs: list[Any], codebook: Codebook) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_label_chart(runs: list[Any], codebook: Codebook, path: Path) -> None:
+def per_label_chart(runs: list[Any], codebook: Codebook, path: Path, per_family: int = 3) -> None:
+    """Grouped bars of per-label test F1 for the best ``per_family`` runs of each family (by validation)."""
     labels = [f"frame_{f}_f1" for f in codebook.frame_ids] + [f"stance_{t}_macro_f1" for t in codebook.target_ids]
-    ordered = sorted(runs, key=lambda r: -r.data.metrics["test_frames_macro_f1"])[:12]
-    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(labels) * max(1, len(ordered)) / 3), 4.5))
-    width = 0.8 / max(len(ordered), 1)
-    for i, r in enumerate(ordered):
+    chosen: list[Any] = []
+    for family in sorted({r.data.params.get("model.family", "?") for r in runs}):
+        members = [r for r in runs if r.data.params.get("model.family", "?") == family]
+        chosen += sorted(members, key=lambda r: -_selection(r))[:per_family]
+    cmap = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    width = 0.8 / max(len(chosen), 1)
+    for i, r in enumerate(chosen):
         vals = [r.data.metrics.get(f"test_{k}", 0.0) for k in labels]
-        ax.bar([j + i * width for j in range(len(labels))], vals, width, label=r.info.run_name)
+        ax.bar([j + i * width for j in range(len(labels))], vals, width, color=cmap(i % 10),
+               label=f"{r.info.run_name} ({r.data.params.get('model.family', '?')})")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))],
-                  [k.replace("_f1", "").replace("_macro", "") for k in labels], rotation=20, ha="right")
+                  [k.replace("_f1", "").replace("_macro", "") for k in labels], rotation=15, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("test F1")
-    ax.set_title("Per-label test F1 by run")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel("test F1 (stance: macro-F1)")
+    ax.set_title(f"Per-label test F1: best {per_family} runs of each family by validation score")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -112,8 +131,9 @@ def write_report(experiment: str, out_dir: Path, log_run: bool = True) -> Path:
     md = [f"# Leaderboard: experiment `{experiment}`", "",
           "<!-- generated by `python -m training compare`; do not edit by hand -->",
           f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(runs)} finished runs in "
-          f"`{mlflow.get_tracking_uri().split('?')[0]}`. Metrics are on the test split; F_avg is the mean F1 "
-          "of favor and against.", "", leaderboard(runs, codebook), "", "![per-label F1](per_label_f1.png)"]
+          f"`{mlflow.get_tracking_uri().split('?')[0]}`. Runs are ranked by the validation selection score "
+          "(mean of validation frames and stance macro-F1); all other figures are on the test split. F_avg is "
+          "the mean F1 of favor and against.", "", leaderboard(runs, codebook), "", "![per-label F1](per_label_f1.png)"]
     if has_curve:
         md += ["", "![learning curves](learning_curves.png)"]
     path = out_dir / "leaderboard.md"

@@ -32,6 +32,7 @@ from serving.schemas import (
     ModelInfo,
 )
 from serving.service import InputError, NotReady, Service
+from training.predictor import flatten_result
 
 log = logging.getLogger("serving")
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -247,7 +248,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
             raw = params["targets"]
             targets = service.check_targets(model, raw.split(",") if isinstance(raw, str) else raw)
         results = await service.classify(model, texts, targets)
-        return {"predictions": [_flat(r) for r in results]}
+        return {"predictions": [flatten_result(r) for r in results]}
 
     @app.get("/v1/labels", tags=["model"])
     async def labels(model: ModelDep) -> dict:
@@ -300,15 +301,3 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
 
     return app
 
-
-def _flat(result: dict[str, Any]) -> dict[str, Any]:
-    """One nested result as the flat row the pyfunc model returns."""
-    row: dict[str, Any] = {}
-    for f, v in result["frames"].items():
-        row[f"frame.{f}.score"] = v["score"]
-        row[f"frame.{f}.label"] = v["label"]
-    for t, v in result["stance"].items():
-        row[f"stance.{t}.label"] = v["label"]
-        for lab, s in v["scores"].items():
-            row[f"stance.{t}.{lab}"] = s
-    return row

@@ -35,9 +35,6 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_promote(args: argparse.Namespace, extra: list[str]) -> int:
     from training.promote import PromotionError, promote
 
-    if extra:
-        print(f"error: unexpected arguments {extra}", file=sys.stderr)
-        return 2
     try:
         result = promote(args.name, force=args.force, reason=args.reason)
     except PromotionError as exc:
@@ -55,9 +52,6 @@ def cmd_promote(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
     from training.sweep import run_sweep
 
-    if extra:
-        print(f"error: unexpected arguments {extra}", file=sys.stderr)
-        return 2
     parent, children = run_sweep(args.sweep)
     print(f"sweep parent run {parent}: {len(children)} child runs")
     return 0
@@ -68,9 +62,6 @@ def cmd_compare(args: argparse.Namespace, extra: list[str]) -> int:
 
     from training.report import write_report
 
-    if extra:
-        print(f"error: unexpected arguments {extra}", file=sys.stderr)
-        return 2
     path = write_report(args.experiment, Path(args.out), log_run=not args.no_log)
     print(f"wrote {path}")
     return 0
@@ -101,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--no-log", action="store_true", help="do not log the report to an MLflow run")
     c.set_defaults(func=cmd_compare)
     args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":  # only train takes --section.key=value overrides
+        print(f"error: unexpected arguments {extra}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args, extra))
     except (ConfigError, CodebookError, CorpusError, BaseModelMissing, ValueError) as exc:

@@ -270,19 +270,23 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; ``ConfigError`` naming the file otherwise."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: {what} file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a {what} file must be a mapping")
+    return data
+
+
 def load_config(path: str | Path | None, cli: list[str] | None = None) -> ExperimentConfig:
     """Load an experiment file of overrides plus command-line overrides into a validated config."""
-    file_overrides: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        try:
-            file_overrides = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{p}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML: {exc}") from None
-        if not isinstance(file_overrides, dict):
-            raise ConfigError(f"{p}: a config file must be a mapping of sections")
+    file_overrides = read_yaml_mapping(path, "config") if path is not None else {}
     try:
         return build_config(merge(file_overrides, parse_overrides(cli or [])))
     except ConfigError as exc:

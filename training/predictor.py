@@ -27,6 +27,19 @@ class UnknownTargetError(ValueError):
     """A requested stance target is not in the model's codebook."""
 
 
+def flatten_result(result: dict[str, Any]) -> dict[str, Any]:
+    """One nested passage result as a flat row: ``frame.<id>.score|label``, ``stance.<id>.label|<class>``."""
+    row: dict[str, Any] = {}
+    for f, v in result["frames"].items():
+        row[f"frame.{f}.score"] = v["score"]
+        row[f"frame.{f}.label"] = v["label"]
+    for t, v in result["stance"].items():
+        row[f"stance.{t}.label"] = v["label"]
+        for lab, score in v["scores"].items():
+            row[f"stance.{t}.{lab}"] = score
+    return row
+
+
 @dataclass
 class Predictor:
     classifier: Classifier
@@ -73,17 +86,7 @@ class Predictor:
 
     def predict_frame(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> pd.DataFrame:
         """Flat table, one row per passage (the MLflow pyfunc output)."""
-        rows = []
-        for res in self.predict(texts, targets):
-            row: dict[str, Any] = {}
-            for f, v in res["frames"].items():
-                row[f"frame.{f}.score"] = v["score"]
-                row[f"frame.{f}.label"] = v["label"]
-            for t, v in res["stance"].items():
-                row[f"stance.{t}.label"] = v["label"]
-                for lab, s in v["scores"].items():
-                    row[f"stance.{t}.{lab}"] = s
-            rows.append(row)
+        rows = [flatten_result(res) for res in self.predict(texts, targets)]
         return pd.DataFrame(rows, columns=self.output_columns(targets))
 
     def output_columns(self, targets: Sequence[str] | None = None) -> list[str]:

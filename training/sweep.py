@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 
 from training import tracking
-from training.config import ConfigError, build_config, load_config, merge
+from training.config import ConfigError, build_config, load_config, merge, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +40,7 @@ class SweepSpec:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep file; raise ``ConfigError`` naming the file and the bad key."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: sweep file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+    data = read_yaml_mapping(p, "sweep")
     unknown = set(data) - {"base", "grid", "overrides", "name"}
     if unknown:
         raise ConfigError(f"{p}: unknown sweep key(s) {sorted(unknown)}; expected base, grid, overrides, name")

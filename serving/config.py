@@ -31,7 +31,6 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads (0: all cores)")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
-    log_texts: bool = Field(False, description="Log passage text (off: logs never contain passages)")
     retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")
 
     @field_validator("model_uri")

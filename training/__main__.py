@@ -62,7 +62,12 @@ def cmd_compare(args: argparse.Namespace, extra: list[str]) -> int:
 
     from training.report import write_report
 
-    path = write_report(args.experiment, Path(args.out), log_run=not args.no_log)
+    digest = None
+    if not args.all_corpora:
+        from labels.dataset import load_corpus
+
+        digest = load_corpus().digest
+    path = write_report(args.experiment, Path(args.out), log_run=not args.no_log, corpus_digest=digest)
     print(f"wrote {path}")
     return 0
 
@@ -90,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--experiment", default="stance-framing")
     c.add_argument("--out", default="experiments/reports")
     c.add_argument("--no-log", action="store_true", help="do not log the report to an MLflow run")
+    c.add_argument("--all-corpora", action="store_true",
+                   help="also compare runs trained on other corpus versions (default: the current corpus only)")
     c.set_defaults(func=cmd_compare)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "train":  # only train takes --section.key=value overrides

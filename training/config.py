@@ -84,7 +84,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation, imbalance handling, early stopping and threshold tuning."""
 
-    epochs: int = 8
+    epochs: int = 6
     """Maximum epochs (fine-tuning); early stopping may end sooner."""
     max_steps: int = 0
     """If > 0, stop after this many optimiser steps (smoke tests)."""

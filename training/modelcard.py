@@ -47,7 +47,7 @@ to help analysts count and compare framing across outlets and time. Scores are f
 aggregate analysis and triage, not for judging a single article or author on their own.
 
 ## Limits
-- Trained on a project-written corpus of about 1,300 passages modelled on 2014-2025 reporting;
+- Trained on a project-written corpus of {sum(split_sizes.values())} passages modelled on 2014-2025 reporting;
   real outlets' style, other languages and events after 2025 are out of distribution.
 - Stance is what a passage conveys toward a target; irony, quoted opponents and long
   arguments spread over several paragraphs are common failure cases.

@@ -70,3 +70,16 @@ def test_bad_sweep_files(tmp_path, text, message):
 def test_report_without_runs_is_a_clear_error(sqlite_store, tmp_path):
     with pytest.raises(ValueError, match="no MLflow experiment"):
         write_report("nothing", tmp_path)
+
+
+def test_report_can_restrict_to_one_corpus(sqlite_store, tmp_path):
+    from tests.conftest import tiny_overrides
+    from training.config import build_config
+    from training.trainer import train
+
+    result = train(build_config(tiny_overrides(model={"family": "tfidf"}, tracking={"register": False})))
+    digest = MlflowClient().get_run(result.run_id).data.tags["corpus_digest"]
+    md = write_report("tests", tmp_path, log_run=False, corpus_digest=digest).read_text()
+    assert f"on corpus `{digest[:16]}`" in md
+    with pytest.raises(ValueError, match="on corpus"):
+        write_report("tests", tmp_path, log_run=False, corpus_digest="0" * 64)

@@ -37,7 +37,7 @@ from training.config import ExperimentConfig
 from training.data import TaskData
 from training.metrics import evaluate_arrays
 from training.models.base import Classifier, EpochCallback, Scores, class_weights, read_json, write_json
-from training.models.encoder import encoder_dir, length_batches, load_encoder, set_threads, target_texts
+from training.models.encoder import encoder_dir, length_batches, load_encoder, mean_pool, set_threads, target_texts
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _span_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 class MultiTaskModel(nn.Module):
@@ -68,7 +63,7 @@ class MultiTaskModel(nn.Module):
         """(passage features (B, H), per-target features (B, T, 2H))."""
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               token_type_ids=batch["token_type_ids"]).last_hidden_state
-        passage = _span_mean(hidden, batch["passage_mask"])
+        passage = mean_pool(hidden, batch["passage_mask"])
         spans = batch["target_masks"]  # (B, T, L)
         m = spans.unsqueeze(-1).to(hidden.dtype)
         targets = (hidden.unsqueeze(1) * m).sum(2) / m.sum(2).clamp(min=1.0)  # (B, T, H)

@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving
 
 setup:
 	bash scripts/setup.sh
@@ -50,3 +50,6 @@ retrain: setup
 
 benchmark: setup
 	$(PY) experiments/benchmarks/train_speed.py
+
+benchmark-serving: setup
+	$(PY) experiments/benchmarks/serving.py

@@ -16,11 +16,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps({"level": record.levelname, "logger": record.name, "message": msg})
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

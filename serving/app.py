@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -31,7 +32,7 @@ from serving.schemas import (
     InvocationsResponse,
     ModelInfo,
 )
-from serving.service import InputError, NotReady, Service
+from serving.service import InputError, NotReady, Service, check_unicode
 from training.predictor import flatten_result
 
 log = logging.getLogger("serving")
@@ -104,8 +105,14 @@ class Gatekeeper:
             # one is refused before the app sees it, with or without a Content-Length.
             chunks, received = [], 0
             more = True
+            deadline = time.monotonic() + self.settings.body_timeout_s
             while more:
-                message = await receive()
+                try:  # a body dribbled in slowly (slow loris) may not hold a connection for ever
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    await reject(408, f"request body not received within {self.settings.body_timeout_s:g} s",
+                                 [(b"connection", b"close")])
+                    break
                 if message["type"] != "http.request":
                     return  # client went away
                 chunks.append(message.get("body", b""))
@@ -159,16 +166,16 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     metrics = ServiceMetrics()
     if loader is None:
-        store = ModelStore(settings.model_uri, settings.tracking_uri, settings.cache_dir, settings.torch_threads)
+        store = ModelStore(settings.model_uri, settings.tracking_uri, settings.cache_dir, settings.threads_per_worker,
+                           settings.int8)
         loader = lambda allow_cache: store.load(allow_cache=allow_cache)  # noqa: E731
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
-        if settings.torch_threads:
-            import torch
+        import torch
 
-            torch.set_num_threads(settings.torch_threads)
-        service = Service(loader, settings.max_batch_size, settings.max_queue, metrics)
+        torch.set_num_threads(settings.threads_per_worker)
+        service = Service(loader, settings.max_batch_size, settings.max_queue, metrics, settings.inference_workers)
         app.state.service = service
         await service.start()
         yield
@@ -223,6 +230,9 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
             raise InputError(f"'text' has {len(body.text)} characters; the limit is {cfg.max_article_chars}", 413)
         if body.title is not None and len(body.title) > cfg.max_text_chars:
             raise InputError(f"'title' has {len(body.title)} characters; the limit is {cfg.max_text_chars}", 413)
+        check_unicode(body.text, "text")
+        if body.title is not None:
+            check_unicode(body.title, "title")
         targets = service.check_targets(model, body.targets)
         out = await service.article(model, body.title, body.text, targets)
         return {"model": model.ref(), **out}
@@ -262,7 +272,8 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         return {**model.ref(), "source": model.source, "loaded_at": model.loaded_at,
                 "family": meta.get("family"), "codebook_version": model.predictor.codebook.version,
                 "thresholds": model.predictor.thresholds,
-                "metrics": {k: float(v) for k, v in meta.get("metrics", {}).items()}}
+                "metrics": {k: float(v) for k, v in meta.get("metrics", {}).items()},
+                "optimizations": list(meta.get("inference_optimizations", []))}
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict:

@@ -1,7 +1,9 @@
 """Coalesce concurrent requests into model batches, off the event loop, with a bounded queue.
 
-Requests wait in a queue; one worker takes everything waiting (up to ``max_batch_size``
-passages, grouped by model and targets) and runs it in a thread. There is no artificial
+Requests wait in a queue; a worker takes everything waiting (up to ``max_batch_size``
+passages, grouped by model and targets) and runs it in a thread. With ``workers`` > 1, that
+many batches run at once (each in its own thread; pair it with fewer torch threads per batch,
+so that the streams share the cores instead of fighting over them). There is no artificial
 wait: a lone request runs at once, and requests that arrive while the model is busy share the
 next batch. A request is bound to the model that was current when it arrived, so a reload
 never changes the model under a request in flight.
@@ -31,17 +33,20 @@ class _Job:
 
 
 class Batcher:
-    """Runs ``infer(model, texts, targets)`` on coalesced batches in a single worker thread."""
+    """Runs ``infer(model, texts, targets)`` on coalesced batches in ``workers`` worker threads."""
 
     def __init__(self, infer: Callable[[Any, list[str], list[str] | None], list[Any]], max_batch_size: int,
-                 max_queue: int, on_batch: Callable[[int], None] | None = None) -> None:
+                 max_queue: int, on_batch: Callable[[int], None] | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.infer = infer
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.workers = workers
         self._queue: asyncio.Queue[_Job] | None = None
         self._pending = 0
-        self._worker: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     @property
     def pending(self) -> int:
@@ -50,16 +55,17 @@ class Batcher:
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._worker = asyncio.create_task(self._run(), name="batcher")
+        self._tasks = [asyncio.create_task(self._run(), name=f"batcher-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
-        if self._worker:
-            self._worker.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._worker
+                await task
             except asyncio.CancelledError:
                 pass
-        self._worker = None
+        self._tasks = []
 
     async def submit(self, model: Any, texts: Sequence[str], targets: Sequence[str] | None) -> list[Any]:
         """Queue ``texts`` for ``model``; raise ``Overloaded`` if the queue is full."""
@@ -67,13 +73,26 @@ class Batcher:
             raise RuntimeError("batcher not started")
         if self._pending + len(texts) > self.max_queue and self._pending > 0:
             raise Overloaded(f"{self._pending} passages already waiting (limit {self.max_queue})")
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        key = tuple(targets) if targets is not None else None
+        # A request bigger than one worker's share is cut into shares, so that the workers run it
+        # together instead of one of them running it alone.
+        cap = self.batch_cap
+        futures = []
+        for start in range(0, len(texts), cap):
+            futures.append(loop.create_future())
+            self._queue.put_nowait(_Job(model, list(texts[start:start + cap]), key, futures[-1]))
         self._pending += len(texts)
-        self._queue.put_nowait(_Job(model, list(texts), tuple(targets) if targets is not None else None, fut))
         try:
-            return await fut
+            parts = await asyncio.gather(*futures)
         finally:
             self._pending -= len(texts)
+        return [r for part in parts for r in part]
+
+    @property
+    def batch_cap(self) -> int:
+        """Most passages one worker runs at once: an even share of ``max_batch_size``."""
+        return max(1, -(-self.max_batch_size // self.workers))
 
     def _take(self, first: _Job) -> list[_Job]:
         """``first`` plus queued jobs of the same model and targets that fit in one batch."""
@@ -81,7 +100,7 @@ class Batcher:
         jobs, size, keep = [first], len(first.texts), []
         while not self._queue.empty():
             job = self._queue.get_nowait()
-            if job.model is first.model and job.targets == first.targets and size + len(job.texts) <= self.max_batch_size:
+            if job.model is first.model and job.targets == first.targets and size + len(job.texts) <= self.batch_cap:
                 jobs.append(job)
                 size += len(job.texts)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,12 +27,22 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Most characters in one text")
     max_article_chars: int = Field(200_000, ge=1000, le=5_000_000, description="Most characters in one article")
     max_body_bytes: int = Field(1_000_000, ge=1024, le=50_000_000, description="Largest request body")
+    body_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds to receive a whole request body "
+                                                                 "(408 beyond: slow clients cannot hold connections)")
     max_batch_size: int = Field(32, ge=1, le=512, description="Most passages in one model batch")
     max_queue: int = Field(512, ge=1, le=100_000, description="Most passages waiting; beyond it requests get 503")
-    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads (0: all cores)")
+    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads per inference worker "
+                                                           "(0: the cores shared evenly among the workers)")
+    inference_workers: int = Field(2, ge=1, le=64, description="Batches run at once, each in its own thread")
+    int8: bool = Field(True, description="Quantise the encoder to int8 at load when the model's own training-time "
+                                         "check allows it (faster; scores move slightly)")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
     retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")
+
+    @property
+    def threads_per_worker(self) -> int:
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.inference_workers)
 
     @field_validator("model_uri")
     @classmethod

@@ -67,11 +67,13 @@ def _load_predictor(model_dir: Path) -> Any:
 class ModelStore:
     """Resolves the configured URI in the registry and manages the local copy."""
 
-    def __init__(self, model_uri: str, tracking_uri: str | None, cache_dir: Path, torch_threads: int = 0) -> None:
+    def __init__(self, model_uri: str, tracking_uri: str | None, cache_dir: Path, torch_threads: int = 0,
+                 int8: bool = False) -> None:
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
         self.cache_dir = Path(cache_dir)
         self.torch_threads = torch_threads
+        self.int8 = int8
         self.name, self.alias, self.version = parse_model_uri(model_uri)
 
     def _manifest_path(self) -> Path:
@@ -92,6 +94,7 @@ class ModelStore:
     def _download(self, version: str) -> Path:
         """Copy version ``version`` into the cache (atomically: a half download is never used)."""
         import mlflow
+        from mlflow import MlflowClient
 
         from training.tracking import default_tracking_uri
 
@@ -101,10 +104,11 @@ class ModelStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=dest.parent))
         try:
-            mlflow.set_tracking_uri(self.tracking_uri or default_tracking_uri())
-            mlflow.set_registry_uri(self.tracking_uri or default_tracking_uri())
-            got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{self.name}/{version}",
-                                                           dst_path=str(tmp)))
+            # the URI is passed, never set globally: a process may talk to several stores
+            uri = self.tracking_uri or default_tracking_uri()
+            source = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(
+                self.name, version)
+            got = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp), tracking_uri=uri))
             if not (got / "MLmodel").is_file():
                 raise ModelLoadError(f"models:/{self.name}/{version} has no MLmodel file")
             if dest.exists():
@@ -141,11 +145,16 @@ class ModelStore:
                 raise ModelLoadError(f"registry unavailable for {self.model_uri}: {exc}") from exc
             return self._load_cached(exc)
         try:
-            predictor = _load_predictor(path)
+            predictor = self._prepare(_load_predictor(path))
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{self.name} version {version} failed to load: {exc}") from exc
         self._write_manifest(version, run_id)
         return LoadedModel(predictor, self.name, version, self.alias, run_id, "registry")
+
+    def _prepare(self, predictor: Any) -> Any:
+        applied = predictor.optimize_for_inference(int8=self.int8)
+        log.info("inference optimisations: %s", ", ".join(applied) or "none")
+        return predictor
 
     def _load_cached(self, cause: Exception) -> LoadedModel:
         manifest = self._manifest_path()
@@ -157,7 +166,7 @@ class ModelStore:
         log.warning("registry unavailable (%s); serving the local copy of %s version %s",
                     type(cause).__name__, self.name, info["version"])
         try:
-            predictor = _load_predictor(path)
+            predictor = self._prepare(_load_predictor(path))
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"the local copy {path} failed to load: {exc}") from exc
         return LoadedModel(predictor, self.name, str(info["version"]), info.get("alias"), info.get("run_id"), "cache")

@@ -96,6 +96,7 @@ class ModelInfo(BaseModel):
     codebook_version: str
     thresholds: dict[str, float]
     metrics: dict[str, float]
+    optimizations: list[str] = Field(default_factory=list, description="Inference optimisations applied at load")
 
 
 class InvocationsResponse(BaseModel):

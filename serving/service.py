@@ -32,15 +32,25 @@ def _infer(model: LoadedModel, texts: list[str], targets: list[str] | None) -> l
     return model.predictor.predict(texts, targets)
 
 
+def check_unicode(text: str, field: str) -> None:
+    """JSON may carry lone UTF-16 surrogates (``"\\ud800"``), which are not text: refuse them by name."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"'{field}' holds an unpaired surrogate (\\u{ord(text[exc.start]):04x}) at "
+                         f"character {exc.start}; send valid Unicode", field=field) from None
+
+
 class Service:
     def __init__(self, loader: Callable[[bool], LoadedModel], max_batch_size: int, max_queue: int,
-                 metrics: ServiceMetrics | None = None) -> None:
+                 metrics: ServiceMetrics | None = None, workers: int = 1) -> None:
         self.loader = loader
         self.metrics = metrics or ServiceMetrics()
         self.model: LoadedModel | None = None
         self.last_error: str | None = None
         self._reload_lock = asyncio.Lock()
-        self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe)
+        self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe,
+                               workers=workers)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +116,7 @@ class Service:
             if len(t) > max_chars:
                 raise InputError(f"'{field}[{i}]' has {len(t)} characters; the limit is {max_chars}",
                                  status=413, field=field)
+            check_unicode(t, f"{field}[{i}]")
         return list(texts)
 
     def check_targets(self, model: LoadedModel, targets: Sequence[Any] | None) -> list[str] | None:

@@ -11,6 +11,7 @@ from labels.codebook import CodebookError
 from labels.dataset import CorpusError
 from training.basemodel import BaseModelMissing, force_offline
 from training.config import ConfigError, load_config
+from training.tracking import ArtifactStoreError
 
 
 def _terminate(signum, frame):  # noqa: ANN001 - signal handler signature
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CodebookError, CorpusError, BaseModelMissing, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ArtifactStoreError as exc:  # the run is already FAILED; the traceback adds nothing
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class ModelConfig:
     target_text: Literal["name", "description", "name_and_description"] = "name"
     """How each stance target is presented beside the passage (the cross-encoded pair)."""
     freeze_layers: int = 0
-    """Number of bottom encoder layers kept frozen during fine-tuning (embeddings are always trained)."""
+    """Number of bottom encoder layers kept frozen during fine-tuning; any freezing also freezes the embeddings."""
     dropout: float = 0.1
     """Dropout before the classification heads."""
     tfidf_max_features: int = 50000
@@ -270,6 +270,16 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """``:LINE: invalid YAML: ...`` for a PyYAML error, on one line (PyYAML counts lines from 0)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return ": invalid YAML: " + " ".join(str(exc).split())
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    opened = f" ({context} started at line {context_mark.line + 1})" if context and context_mark else ""
+    return f":{mark.line + 1}: invalid YAML: {problem} at column {mark.column + 1}{opened}"
+
+
 def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
     """A YAML file that must hold a mapping; ``ConfigError`` naming the file otherwise."""
     p = Path(path)
@@ -278,7 +288,7 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{p}: {what} file not found") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{p}{_yaml_error(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a {what} file must be a mapping")
     return data

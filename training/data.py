@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasets import Dataset
 
 from labels.codebook import Codebook
+
+if TYPE_CHECKING:  # the service imports this module; `datasets` (and pyarrow) is only needed to train
+    from datasets import Dataset
 
 
 @dataclass(frozen=True)

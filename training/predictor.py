@@ -47,6 +47,25 @@ class Predictor:
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def optimize_for_inference(self, int8: bool = False) -> list[str]:
+        """Speed up prediction in place (see ``Classifier.optimize_for_inference``); return what was applied.
+
+        int8 is applied only to a model whose training run checked it (``meta["int8_check"]``) and
+        found validation macro-F1 within the check's tolerance; otherwise the reason is returned."""
+        refused = None
+        if int8:
+            check = self.meta.get("int8_check")
+            if not check:
+                refused = "int8 not applied: the model carries no int8 check (trained before the check existed)"
+            elif not check.get("ok"):
+                refused = (f"int8 not applied: validation macro-F1 moved by {check['val_frames_macro_f1_delta']:+.4f} "
+                           f"(frames) / {check['val_stance_macro_f1_delta']:+.4f} (stance), "
+                           f"over the tolerance {check['tolerance']}")
+        applied = self.classifier.optimize_for_inference(int8=int8 and refused is None)
+        applied += [refused] if refused else []
+        self.meta["inference_optimizations"] = applied
+        return applied
+
     def check_targets(self, targets: Sequence[str] | None) -> list[str]:
         """The targets to score (default all); raise ``UnknownTargetError`` naming unknown ones."""
         if targets is None:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import socket
 import subprocess
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
+from mlflow import ActiveRun, MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
@@ -22,6 +25,17 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE, CHAMPION = "candidate", "champion"
+HOST_TAG, PID_TAG, FAILURE_TAG = "host", "pid", "failure_reason"
+# safetensors (the transformer weights) reports I/O failures as SafetensorError, errno only in the text
+_OS_ERROR_TEXT = re.compile(r"\(os error (\d+)\)")
+
+
+class ArtifactStoreError(RuntimeError):
+    """Writing a run's artifacts failed with an OS error (disk full, read-only, not a directory)."""
+
+    def __init__(self, location: str, error: OSError) -> None:
+        self.location, self.error = location, error
+        super().__init__(f"could not write artifacts to {location}: {error}")
 
 
 def default_tracking_uri() -> str:
@@ -66,6 +80,98 @@ def git_info() -> dict[str, str]:
         return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": str(bool(git("status", "--porcelain")))}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
+
+
+@contextmanager
+def training_run(experiment_id: str, run_name: str, tags: Mapping[str, str], nested: bool) -> Iterator[ActiveRun]:
+    """Start a run tagged with this process's ``host`` and ``pid`` and yield it.
+
+    On any exception (including ``SystemExit`` from SIGTERM) the run gets a ``failure_reason``
+    tag and ends as FAILED. A SIGKILL cannot be caught: ``fail_dead_runs`` cleans up after it.
+    """
+    tags = {**tags, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested) as run:
+        try:
+            yield run
+        except BaseException as exc:
+            try:
+                mlflow.set_tag(FAILURE_TAG, f"{type(exc).__name__}: {exc}"[:1000])
+            except Exception:  # the original error matters more than the tag
+                log.warning("could not tag run %s with its failure", run.info.run_id, exc_info=True)
+            raise
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process on this host (a zombie, killed but not reaped, is dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    try:
+        # /proc/<pid>/stat is "pid (comm) state ..."; comm may hold spaces, so split after ")"
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def fail_dead_runs(experiment_id: str) -> list[str]:
+    """End as FAILED the RUNNING runs of this host whose training process is gone; return their ids.
+
+    A process killed with SIGKILL (or by the OOM killer, or a power cut) cannot end its run, which
+    then stays RUNNING forever. Only runs tagged with this host and a PID that no longer runs are
+    touched: runs of other hosts, and of live processes, are left alone. Model versions such a run
+    created without finishing registration (no alias yet) are deleted.
+    """
+    client = MlflowClient()
+    host = socket.gethostname()
+    ended: list[str] = []
+    runs = client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.{HOST_TAG} = '{host}'",
+                              max_results=1000)
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        run_id = run.info.run_id
+        reason = (f"process {pid} on {host} died without ending the run (killed?); "
+                  "marked FAILED by the next training run")
+        client.set_tag(run_id, FAILURE_TAG, reason)
+        client.set_terminated(run_id, status="FAILED")
+        log.warning("run %s: %s", run_id, reason)
+        for mv in client.search_model_versions(f"run_id = '{run_id}'"):
+            if client.get_model_version(mv.name, mv.version).aliases:
+                continue  # registration had finished; a person decides about an aliased version
+            client.delete_model_version(mv.name, mv.version)
+            log.warning("deleted %s version %s, registered by dead run %s", mv.name, mv.version, run_id)
+        ended.append(run_id)
+    return ended
+
+
+@contextmanager
+def writing_artifacts() -> Iterator[None]:
+    """Turn an OS error while writing the active run's artifacts into ``ArtifactStoreError``.
+
+    The error names the experiment's artifact location and the OS error (e.g. ``[Errno 28] No
+    space left on device``), so a full disk or a read-only store reads as one line, not a traceback.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise ArtifactStoreError(_artifact_location(), exc) from exc
+    except Exception as exc:
+        found = _OS_ERROR_TEXT.search(str(exc))
+        if found is None:
+            raise
+        errno = int(found[1])
+        raise ArtifactStoreError(_artifact_location(), OSError(errno, os.strerror(errno))) from exc
+
+
+def _artifact_location() -> str:
+    run = mlflow.active_run()
+    if run is None:
+        return "the artifact store"
+    return MlflowClient().get_experiment(run.info.experiment_id).artifact_location
 
 
 def log_params(flat: Mapping[str, Any]) -> None:

@@ -1,11 +1,14 @@
 """The training workflow as named phases: load -> fit -> tune_thresholds -> evaluate -> log -> register.
 
 Each phase is a small function that can be called alone; ``train`` runs them all inside one
-MLflow run. Any failure or interruption ends the run as FAILED and registers nothing.
+MLflow run. Any failure or interruption ends the run as FAILED and registers nothing; the
+version is registered last, after every artifact is written. A run whose process was killed
+(SIGKILL cannot be caught) is marked FAILED by the next ``train`` on the same host.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import platform
 import tempfile
@@ -13,6 +16,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import version as pkg_version
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -112,6 +116,31 @@ def _report(codebook: Codebook, data: TaskData, predictor: Predictor, scores: Sc
     return "\n".join(parts)
 
 
+INT8_TOLERANCE = 0.01
+"""Largest change in validation macro-F1 (frames or stance) that int8 serving may cost."""
+
+
+def int8_check(predictor: Predictor, data: Loaded, metrics: dict[str, float]) -> dict[str, Any] | None:
+    """Score an int8-quantised twin of the trained model on validation and test.
+
+    The result goes into the saved model: the service quantises only a model whose validation
+    macro-F1 moved by at most ``INT8_TOLERANCE``. ``None`` for families without an encoder.
+    """
+    twin = Predictor(copy.deepcopy(predictor.classifier), predictor.codebook, predictor.thresholds)
+    if not any("int8" in step for step in twin.classifier.optimize_for_inference(int8=True)):
+        return None
+    out: dict[str, Any] = {"tolerance": INT8_TOLERANCE}
+    for split, prefix in ((data.validation, "val_"), (data.test, "test_")):
+        m, _ = evaluate(twin, split, prefix)
+        for key in ("frames_macro_f1", "stance_macro_f1"):
+            out[f"{prefix}{key}"] = m[prefix + key]
+            out[f"{prefix}{key}_delta"] = m[prefix + key] - metrics[prefix + key]
+    out["ok"] = all(abs(out[f"val_{k}_delta"]) <= INT8_TOLERANCE for k in ("frames_macro_f1", "stance_macro_f1"))
+    log.info("int8 check: validation frames %+.4f, stance %+.4f -> %s", out["val_frames_macro_f1_delta"],
+             out["val_stance_macro_f1_delta"], "ok" if out["ok"] else "int8 will not be served")
+    return out
+
+
 def requirements() -> list[str]:
     pins = ["torch==2.13.0"]
     for pkg in ("transformers", "scikit-learn", "numpy", "pandas", "pyyaml", "mlflow", "datasets", "scipy"):
@@ -140,9 +169,14 @@ def log_evaluation(predictor: Predictor, data: Loaded, val_scores: Scores, test_
 
 
 def train(config: ExperimentConfig) -> TrainResult:
-    """Run every phase in one MLflow run and return its id, metrics and registered version."""
+    """Run every phase in one MLflow run and return its id, metrics and registered version.
+
+    Raises ``ConfigError``/``CodebookError``/``CorpusError`` on bad input before any run starts,
+    and ``tracking.ArtifactStoreError`` if the artifact store cannot be written (the run ends FAILED).
+    """
     tracking.configure()
     experiment_id = tracking.ensure_experiment(config.tracking.experiment)
+    tracking.fail_dead_runs(experiment_id)
     started = time.perf_counter()
     data = load(config)
     codebook = data.corpus.codebook
@@ -151,11 +185,12 @@ def train(config: ExperimentConfig) -> TrainResult:
             "codebook_sha256": codebook.sha256, "corpus_digest": data.corpus.digest,
             **tracking.git_info(), **config.tracking.tags}
     nested = mlflow.active_run() is not None  # inside a sweep's parent run
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested) as run:
+    with tracking.training_run(experiment_id, run_name, tags, nested) as run:
         tracking.log_params(config.flat())
         mlflow.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
                            "corpus.train_passages": len(data.train), "python": platform.python_version()})
-        mlflow.log_dict(config.to_dict(), "config/resolved_config.yaml")
+        with tracking.writing_artifacts():
+            mlflow.log_dict(config.to_dict(), "config/resolved_config.yaml")
         for split in ("train", "validation", "test"):
             frame = data.corpus.splits[split].to_pandas()
             frame["frames"] = frame["frames"].map(lambda x: ",".join(x))
@@ -172,12 +207,17 @@ def train(config: ExperimentConfig) -> TrainResult:
         test_metrics, test_scores = evaluate(predictor, data.test, "test_")
         metrics.update(test_metrics)
         metrics["fit_seconds"] = fit_seconds
+        check = int8_check(predictor, data, metrics)
+        if check is not None:
+            predictor.meta["int8_check"] = check
+            metrics.update({f"int8_{k}": v for k, v in check.items() if k.endswith("_delta")})
+            mlflow.set_tag("int8_ok", str(check["ok"]).lower())
         mlflow.log_metrics(metrics)
-        mlflow.log_dict(thresholds, "model_thresholds.json")
-        if config.tracking.log_figures:
-            log_evaluation(predictor, data, val_scores, test_scores)
-
-        with tempfile.TemporaryDirectory(prefix="predictor-") as tmp:
+        # the predictor is staged in a temporary folder first: a full disk fails there or in the store
+        with tracking.writing_artifacts(), tempfile.TemporaryDirectory(prefix="predictor-") as tmp:
+            mlflow.log_dict(thresholds, "model_thresholds.json")
+            if config.tracking.log_figures:
+                log_evaluation(predictor, data, val_scores, test_scores)
             pdir = Path(tmp) / "predictor"
             predictor.meta["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
             predictor.save(pdir)

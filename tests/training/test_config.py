@@ -29,7 +29,8 @@ def test_file_overrides_then_cli(tmp_path):
     ("train: {tune_thresholds: maybe}\n", "expected true/false"),
     ("data: {train_fraction: 1.5}\n", "train_fraction"),
     ("- just\n- a list\n", "mapping"),
-    ("model: {family: [unclosed\n", "invalid YAML"),
+    ("model: {family: [unclosed\n", "bad.yaml:2: invalid YAML: expected ',' or ']'"),
+    ("train:\n  epochs: 1\n   batch_size: 4\n", "bad.yaml:3: invalid YAML: mapping values are not allowed here"),
 ])
 def test_bad_config_files_fail_naming_the_problem(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

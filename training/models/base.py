@@ -55,6 +55,13 @@ class Classifier(ABC):
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> Classifier:
         """Rebuild a classifier saved by ``save``."""
 
+    def optimize_for_inference(self, int8: bool = False) -> list[str]:
+        """Make prediction faster after loading; return what was applied (nothing by default).
+
+        Families with a transformer encoder can quantise its linear layers to int8 (dynamic
+        quantisation: weights int8, activations quantised per batch)."""
+        return []
+
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Inverse-frequency class weights normalised to mean 1 (absent classes get weight 1)."""

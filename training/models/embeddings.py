@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,14 @@ from labels.codebook import Codebook
 from training.config import ExperimentConfig
 from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, Scores
-from training.models.encoder import encoder_dir, length_batches, load_encoder, mean_pool, set_threads
+from training.models.encoder import (
+    encoder_dir,
+    length_batches,
+    load_encoder,
+    mean_pool,
+    quantize_linear_int8,
+    set_threads,
+)
 from training.models.heads import LogRegHeads
 
 
@@ -26,6 +34,7 @@ class EmbeddingClassifier(Classifier):
         super().__init__(codebook, config)
         set_threads(config.train.torch_threads)
         self._tmp = tempfile.mkdtemp(prefix="embeddings-")
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
         self.model_dir = model_dir or encoder_dir(config, Path(self._tmp))
         self.tokenizer, self.encoder = load_encoder(self.model_dir)
         self.encoder.eval()
@@ -52,6 +61,12 @@ class EmbeddingClassifier(Classifier):
         targets = list(targets) if targets is not None else self.codebook.target_ids
         return Scores(frames=self.heads.frames(x), stance={t: self.heads.stance(x, t) for t in targets})
 
+    def optimize_for_inference(self, int8: bool = False) -> list[str]:
+        if not int8:
+            return []
+        self.encoder = quantize_linear_int8(self.encoder)
+        return ["encoder linear layers int8 (dynamic quantisation)"]
+
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.encoder.save_pretrained(path / "encoder")
@@ -64,6 +79,3 @@ class EmbeddingClassifier(Classifier):
         obj.heads = joblib.load(path / "heads.joblib")
         obj.heads.codebook = codebook
         return obj
-
-    def __del__(self) -> None:
-        shutil.rmtree(getattr(self, "_tmp", ""), ignore_errors=True)

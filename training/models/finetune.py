@@ -24,6 +24,7 @@ import random
 import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,11 +36,25 @@ from tqdm.auto import tqdm
 from labels.codebook import Codebook
 from training.config import ExperimentConfig
 from training.data import TaskData
-from training.metrics import evaluate_arrays
 from training.models.base import Classifier, EpochCallback, Scores, class_weights, read_json, write_json
-from training.models.encoder import encoder_dir, length_batches, load_encoder, mean_pool, set_threads, target_texts
+from training.models.encoder import (
+    encoder_dir,
+    length_batches,
+    load_encoder,
+    mean_pool,
+    quantize_linear_int8,
+    set_threads,
+    target_texts,
+)
 
 log = logging.getLogger(__name__)
+
+
+INFERENCE_BATCH = 8
+"""Passages per forward pass at inference, after sorting by length. Small sorted batches pad far
+less than one batch of a request's 32 mixed-length passages, and on CPU a batch of 8 already keeps
+the matmuls efficient: 32 passages of 40-120 words ran 1.37x faster in batches of 8 than of 32
+(experiments/benchmarks/RESULTS.md). Training batches are set by ``train.batch_size``."""
 
 
 def seed_everything(seed: int) -> None:
@@ -83,6 +98,7 @@ class FinetuneClassifier(Classifier):
         set_threads(config.train.torch_threads)
         seed_everything(config.train.seed)
         self._tmp = tempfile.mkdtemp(prefix="finetune-")
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
         tokenizer, encoder = load_encoder(model_dir or encoder_dir(config, Path(self._tmp)))
         self.tokenizer = tokenizer
         self.model = MultiTaskModel(encoder, len(codebook.frame_ids), len(codebook.stance_labels),
@@ -92,6 +108,8 @@ class FinetuneClassifier(Classifier):
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
+        if getattr(self, "_target_cache", None) is not None:
+            return self._target_cache
         return [self.tokenizer(self.target_text[t], add_special_tokens=False)["input_ids"]
                 for t in self.codebook.target_ids]
 
@@ -175,9 +193,14 @@ class FinetuneClassifier(Classifier):
         if cfg.linear_probe_init:
             self._linear_probe(items, train.frames, stance_y)
 
+        frozen = self.config.model.freeze_layers
+        # Freezing the embeddings with the lowest layers stops backpropagation at the first
+        # trainable layer, which is what makes a frozen layer cheaper, not only fixed.
+        for p in self.model.encoder.embeddings.parameters():
+            p.requires_grad = frozen == 0
         for i, layer in enumerate(self.model.encoder.encoder.layer):
             for p in layer.parameters():
-                p.requires_grad = i >= self.config.model.freeze_layers
+                p.requires_grad = i >= frozen
         head_params = list(self.model.frame_head.parameters()) + list(self.model.stance_head.parameters())
         enc_params = [p for p in self.model.encoder.parameters() if p.requires_grad]
         optim = torch.optim.AdamW([
@@ -277,6 +300,8 @@ class FinetuneClassifier(Classifier):
         log.info("linear probe initialised the heads")
 
     def _validation_metrics(self, validation: TaskData) -> dict[str, float]:
+        from training.metrics import evaluate_arrays  # scikit-learn: needed to train, not to serve
+
         scores = self.predict_scores(validation.texts)
         return evaluate_arrays(self.codebook, validation.frames, (scores.frames >= 0.5).astype(int),
                                validation.stance, scores.stance_argmax(), prefix="val_")
@@ -284,7 +309,7 @@ class FinetuneClassifier(Classifier):
     # -- inference ------------------------------------------------------------------------
     @torch.inference_mode()
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None,
-                       batch_size: int = 32) -> Scores:
+                       batch_size: int = INFERENCE_BATCH) -> Scores:
         """One forward pass per passage gives every frame and every target; ``targets`` selects
         which stance results are returned."""
         self.model.eval()
@@ -299,6 +324,15 @@ class FinetuneClassifier(Classifier):
             frames[idx] = torch.sigmoid(f).numpy()
             stance[idx] = torch.softmax(s, dim=-1).numpy()
         return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
+
+    def optimize_for_inference(self, int8: bool = False) -> list[str]:
+        self._target_cache = self._target_ids()
+        applied = ["target token ids cached"]
+        if int8:
+            self.model.encoder = quantize_linear_int8(self.model.encoder)
+            applied.append("encoder linear layers int8 (dynamic quantisation)")
+        self.model.eval()
+        return applied
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -321,6 +355,3 @@ class FinetuneClassifier(Classifier):
         obj.target_text = {**obj.target_text, **meta.get("target_text", {})}
         obj.model.eval()
         return obj
-
-    def __del__(self) -> None:
-        shutil.rmtree(getattr(self, "_tmp", ""), ignore_errors=True)

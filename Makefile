@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit
 
 setup:
 	bash scripts/setup.sh
@@ -28,6 +28,7 @@ run: train promote
 test:
 	bash scripts/setup.sh --browser
 	$(PY) -m pytest -q
+	$(PY) scripts/audit.py
 
 lint: setup
 	$(PY) -m ruff check labels training serving tests
@@ -53,3 +54,10 @@ benchmark: setup
 
 benchmark-serving: setup
 	$(PY) experiments/benchmarks/serving.py
+
+# hostile input, 5-minute soak, past capacity, access checks, audit, fault tests -> RELIABILITY.md
+reliability: setup
+	$(PY) experiments/benchmarks/reliability.py
+
+audit: setup
+	$(PY) scripts/audit.py

@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from training.basemodel import force_offline
     from serving.app import create_app
+    from training.basemodel import force_offline
 
     force_offline()
     uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False,

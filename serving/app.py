@@ -175,7 +175,8 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         import torch
 
         torch.set_num_threads(settings.threads_per_worker)
-        service = Service(loader, settings.max_batch_size, settings.max_queue, metrics, settings.inference_workers)
+        service = Service(loader, settings.max_batch_size, settings.max_queue, metrics, settings.inference_workers,
+                          threads=(settings.threads_alone, settings.threads_per_worker))
         app.state.service = service
         await service.start()
         yield

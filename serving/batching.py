@@ -2,8 +2,10 @@
 
 Requests wait in a queue; a worker takes everything waiting (up to ``max_batch_size``
 passages, grouped by model and targets) and runs it in a thread. With ``workers`` > 1, that
-many batches run at once (each in its own thread; pair it with fewer torch threads per batch,
-so that the streams share the cores instead of fighting over them). There is no artificial
+many batches run at once, each in its own thread; ``prepare(alone)`` runs in that thread first,
+told whether the batch is the only work in sight (the service gives a lone batch every core and
+concurrent batches an even share, so the streams share the cores instead of fighting over
+them). There is no artificial
 wait: a lone request runs at once, and requests that arrive while the model is busy share the
 next batch. A request is bound to the model that was current when it arrived, so a reload
 never changes the model under a request in flight.
@@ -36,7 +38,8 @@ class Batcher:
     """Runs ``infer(model, texts, targets)`` on coalesced batches in ``workers`` worker threads."""
 
     def __init__(self, infer: Callable[[Any, list[str], list[str] | None], list[Any]], max_batch_size: int,
-                 max_queue: int, on_batch: Callable[[int], None] | None = None, workers: int = 1) -> None:
+                 max_queue: int, on_batch: Callable[[int], None] | None = None, workers: int = 1,
+                 prepare: Callable[[bool], None] | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.infer = infer
@@ -44,6 +47,8 @@ class Batcher:
         self.max_queue = max_queue
         self.on_batch = on_batch
         self.workers = workers
+        self.prepare = prepare
+        self._running = 0
         self._queue: asyncio.Queue[_Job] | None = None
         self._pending = 0
         self._tasks: list[asyncio.Task] = []
@@ -94,6 +99,12 @@ class Batcher:
         """Most passages one worker runs at once: an even share of ``max_batch_size``."""
         return max(1, -(-self.max_batch_size // self.workers))
 
+    def _call(self, model: Any, texts: list[str], targets: list[str] | None, alone: bool) -> list[Any]:
+        """In the worker thread: ``prepare(alone)`` (e.g. how many cores this batch may use), then infer."""
+        if self.prepare:
+            self.prepare(alone)
+        return self.infer(model, texts, targets)
+
     def _take(self, first: _Job) -> list[_Job]:
         """``first`` plus queued jobs of the same model and targets that fit in one batch."""
         assert self._queue is not None
@@ -120,13 +131,17 @@ class Batcher:
             if self.on_batch:
                 self.on_batch(len(texts))
             targets = list(first.targets) if first.targets is not None else None
+            alone = self._running == 0 and self._queue.empty()
+            self._running += 1
             try:
-                results = await asyncio.to_thread(self.infer, first.model, texts, targets)
+                results = await asyncio.to_thread(self._call, first.model, texts, targets, alone)
             except Exception as exc:  # noqa: BLE001 - delivered to every waiting request
                 for j in jobs:
                     if not j.future.done():
                         j.future.set_exception(exc)
                 continue
+            finally:
+                self._running -= 1
             start = 0
             for j in jobs:
                 if not j.future.done():

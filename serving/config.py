@@ -12,6 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store at the repository root (as in training)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; see the README's "Service settings" table."""
 
@@ -31,8 +36,9 @@ class Settings(BaseSettings):
                                                                  "(408 beyond: slow clients cannot hold connections)")
     max_batch_size: int = Field(32, ge=1, le=512, description="Most passages in one model batch")
     max_queue: int = Field(512, ge=1, le=100_000, description="Most passages waiting; beyond it requests get 503")
-    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads per inference worker "
-                                                           "(0: the cores shared evenly among the workers)")
+    torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads per batch (0: every core "
+                                                           "for a batch running alone, an even share when "
+                                                           "several run at once)")
     inference_workers: int = Field(2, ge=1, le=64, description="Batches run at once, each in its own thread")
     int8: bool = Field(True, description="Quantise the encoder to int8 at load when the model's own training-time "
                                          "check allows it (faster; scores move slightly)")
@@ -42,7 +48,13 @@ class Settings(BaseSettings):
 
     @property
     def threads_per_worker(self) -> int:
+        """Torch threads of a batch running beside others."""
         return self.torch_threads or max(1, (os.cpu_count() or 1) // self.inference_workers)
+
+    @property
+    def threads_alone(self) -> int:
+        """Torch threads of a batch running alone with nothing queued (every core, unless set)."""
+        return self.torch_threads or (os.cpu_count() or 1)
 
     @field_validator("model_uri")
     @classmethod

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import tempfile
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,13 @@ _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>
 
 class ModelLoadError(RuntimeError):
     """The model could not be loaded from the registry nor from the local copy."""
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry could not be reached, or does not know the URI."""
+
+
+FETCH_TIMEOUT_S = 120
 
 
 @dataclass
@@ -51,17 +58,15 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
 
 
 def _load_predictor(model_dir: Path) -> Any:
-    import mlflow.pyfunc
-
+    """The predictor inside a downloaded model folder, loaded without MLflow (see ``serving.fetch``)."""
     from training.basemodel import force_offline
+    from training.predictor import Predictor
 
     force_offline()
-    pyfunc = mlflow.pyfunc.load_model(str(model_dir))
-    wrapped = pyfunc.unwrap_python_model()
-    predictor = getattr(wrapped, "predictor", None)
-    if predictor is None:
+    found = [m.parent for m in sorted(Path(model_dir).rglob("meta.json")) if (m.parent / "classifier").is_dir()]
+    if not (Path(model_dir) / "MLmodel").is_file() or not found:
         raise ModelLoadError(f"{model_dir} is not a stance-framing model (no predictor inside)")
-    return predictor
+    return Predictor.load(found[0])
 
 
 class ModelStore:
@@ -79,44 +84,28 @@ class ModelStore:
     def _manifest_path(self) -> Path:
         return self.cache_dir / self.name / "current.json"
 
-    def _resolve(self) -> tuple[str, str | None]:
-        """(version, run_id) the URI points at now; raises if the registry is unreachable."""
-        from mlflow import MlflowClient
+    def _fetch(self) -> tuple[str, str | None, Path]:
+        """(version, run_id, local folder) of what the URI names now, via ``python -m serving.fetch``.
 
-        from training.tracking import default_tracking_uri
+        Raises ``RegistryUnavailable`` when the registry cannot answer, ``ModelLoadError`` when the
+        version is there but is not a model.
+        """
+        from serving.config import default_tracking_uri
 
         uri = self.tracking_uri or default_tracking_uri()
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        mv = (client.get_model_version_by_alias(self.name, self.alias) if self.alias
-              else client.get_model_version(self.name, self.version))
-        return str(mv.version), mv.run_id
-
-    def _download(self, version: str) -> Path:
-        """Copy version ``version`` into the cache (atomically: a half download is never used)."""
-        import mlflow
-        from mlflow import MlflowClient
-
-        from training.tracking import default_tracking_uri
-
-        dest = self.cache_dir / self.name / f"v{version}"
-        if (dest / "MLmodel").is_file():
-            return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=dest.parent))
+        cmd = [sys.executable, "-m", "serving.fetch", "--model-uri", self.model_uri, "--tracking-uri", uri,
+               "--cache-dir", str(self.cache_dir)]
         try:
-            # the URI is passed, never set globally: a process may talk to several stores
-            uri = self.tracking_uri or default_tracking_uri()
-            source = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(
-                self.name, version)
-            got = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp), tracking_uri=uri))
-            if not (got / "MLmodel").is_file():
-                raise ModelLoadError(f"models:/{self.name}/{version} has no MLmodel file")
-            if dest.exists():
-                shutil.rmtree(dest)
-            got.rename(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return dest
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RegistryUnavailable(f"no answer within {FETCH_TIMEOUT_S} s") from exc
+        reason = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+        if out.returncode == 0:
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            return got["version"], got["run_id"], Path(got["path"])
+        if out.returncode == 4:
+            raise ModelLoadError(f"{self.model_uri}: {reason}")
+        raise RegistryUnavailable(reason)
 
     def _write_manifest(self, version: str, run_id: str | None) -> None:
         path = self._manifest_path()
@@ -136,11 +125,8 @@ class ModelStore:
 
             torch.set_num_threads(self.torch_threads)
         try:
-            version, run_id = self._resolve()
-            path = self._download(version)
-        except ModelLoadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - registry down shows up as many exception types
+            version, run_id, path = self._fetch()
+        except RegistryUnavailable as exc:
             if not allow_cache:
                 raise ModelLoadError(f"registry unavailable for {self.model_uri}: {exc}") from exc
             return self._load_cached(exc)

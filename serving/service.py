@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,16 +43,48 @@ def check_unicode(text: str, field: str) -> None:
                          f"character {exc.start}; send valid Unicode", field=field) from None
 
 
+TRIM_EVERY_S = 5.0
+
+
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise: RSS would only ever grow)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _thread_setter(threads: tuple[int, int]) -> Callable[[bool], None]:
+    """Set the calling worker thread's torch intra-op threads (thread-local under OpenMP/MKL), and
+    trim the heap every few seconds of work."""
+    alone_n, shared_n = threads
+    last_trim = [time.monotonic()]
+
+    def prepare(alone: bool) -> None:
+        import torch
+
+        n = alone_n if alone else shared_n
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        if time.monotonic() - last_trim[0] > TRIM_EVERY_S:
+            last_trim[0] = time.monotonic()
+            release_free_memory()
+
+    return prepare
+
+
 class Service:
     def __init__(self, loader: Callable[[bool], LoadedModel], max_batch_size: int, max_queue: int,
-                 metrics: ServiceMetrics | None = None, workers: int = 1) -> None:
+                 metrics: ServiceMetrics | None = None, workers: int = 1,
+                 threads: tuple[int, int] | None = None) -> None:
+        """``threads``: (torch threads for a batch running alone, for one of several at once)."""
         self.loader = loader
         self.metrics = metrics or ServiceMetrics()
         self.model: LoadedModel | None = None
         self.last_error: str | None = None
         self._reload_lock = asyncio.Lock()
         self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe,
-                               workers=workers)
+                               workers=workers, prepare=_thread_setter(threads) if threads else None)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -69,6 +103,7 @@ class Service:
             log.error("model load failed: %s", exc)
             return False
         self._swap(model)
+        release_free_memory()  # loading leaves large freed buffers behind
         return True
 
     def _swap(self, model: LoadedModel) -> None:

@@ -11,14 +11,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from labels.codebook import Codebook, parse_codebook
 from training.config import build_config
 from training.models import Classifier, Scores, family_class
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT_VERSION = 1
 
@@ -105,6 +107,8 @@ class Predictor:
 
     def predict_frame(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> pd.DataFrame:
         """Flat table, one row per passage (the MLflow pyfunc output)."""
+        import pandas as pd  # not at import time: the service never builds frames, and pandas is ~60 MB
+
         rows = [flatten_result(res) for res in self.predict(texts, targets)]
         return pd.DataFrame(rows, columns=self.output_columns(targets))
 

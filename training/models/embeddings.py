@@ -65,7 +65,7 @@ class EmbeddingClassifier(Classifier):
         if not int8:
             return []
         self.encoder = quantize_linear_int8(self.encoder)
-        return ["encoder linear layers int8 (dynamic quantisation)"]
+        return ["encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)"]
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

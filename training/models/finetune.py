@@ -330,7 +330,7 @@ class FinetuneClassifier(Classifier):
         applied = ["target token ids cached"]
         if int8:
             self.model.encoder = quantize_linear_int8(self.model.encoder)
-            applied.append("encoder linear layers int8 (dynamic quantisation)")
+            applied.append("encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)")
         self.model.eval()
         return applied
 

@@ -133,13 +133,14 @@ def passage_flops(predictor: Any, texts: list[str]) -> list[float]:
 
 
 def inprocess(predictor: Any, texts: list[str], flops: list[float], repeats: int, single_threads: int,
-              all_threads: int) -> dict[str, float]:
-    """Bare compute of one passage (median over passages and repeats) at the served thread count and
-    at all cores, and the throughput of the whole set in the model's own batching, at all cores."""
+              shared_threads: int, all_threads: int) -> dict[str, float]:
+    """Bare compute of one passage (median over passages and repeats) with the threads a lone request
+    gets and with one worker's share, and the throughput of the whole set in the model's own
+    batching, at all cores."""
     import torch
 
     out = {}
-    for key, threads in (("single_ms", single_threads), ("single_all_cores_ms", all_threads)):
+    for key, threads in (("single_ms", single_threads), ("single_shared_ms", shared_threads)):
         torch.set_num_threads(threads)
         singles = []
         for _ in range(repeats):
@@ -258,7 +259,7 @@ def main() -> int:
     from training.models.encoder import set_threads
 
     threads = os.cpu_count() or 1
-    served_threads = settings.threads_per_worker
+    served_threads = settings.threads_alone  # what the service gives a lone request (concurrency 1)
     set_threads(threads)
     codebook = load_codebook(None)
     corpus = load_corpus(None, codebook)
@@ -274,15 +275,17 @@ def main() -> int:
     flops_per_token = sum(flops) / sum(tokens)
     print("in-process: unoptimised ...", flush=True)
     q_plain = quality(plain, test)
-    r_plain = inprocess(plain, texts, flops, args.repeats, served_threads, threads)
+    r_plain = inprocess(plain, texts, flops, args.repeats, served_threads, settings.threads_per_worker, threads)
     served = Predictor.load(pdir)
     applied = served.optimize_for_inference(int8=settings.int8)
     print(f"in-process: served ({', '.join(applied) or 'no optimisation'}) ...", flush=True)
     q_served = quality(served, test)
-    r_served = inprocess(served, texts, flops, args.repeats, served_threads, threads)
+    r_served = inprocess(served, texts, flops, args.repeats, served_threads, settings.threads_per_worker,
+                         threads)
     del plain, served
     figures.update(
         threads=threads, served_threads=served_threads, workers=settings.inference_workers, matmul_flops=mm,
+        threads_alone=settings.threads_alone, threads_shared=settings.threads_per_worker,
         matmul_peak=peak, flops_per_token=flops_per_token,
         mean_tokens=statistics.mean(tokens), passages=len(texts), optimizations=applied,
         quality_plain=q_plain, quality_served=q_served, inproc_plain=r_plain, inproc_served=r_served,
@@ -416,15 +419,16 @@ def render(f: dict[str, Any], args: argparse.Namespace) -> str:
         f"| achieved GFLOP/s (model FLOPs x passages/s) | {ip['batch_flops_per_s'] / 1e9:.1f} | "
         f"{isv['batch_flops_per_s'] / 1e9:.1f} |",
         f"| fraction of matmul FLOP/s | {100 * f['flops_fraction_plain']:.0f}% | {100 * f['flops_fraction_served']:.0f}% |",
-        f"| bare compute of one passage, median ms, {f['served_threads']} thread(s) as served | {ip['single_ms']:.1f} | "
+        f"| bare compute of one passage, median ms, {f['served_threads']} thread(s) (as served alone) | {ip['single_ms']:.1f} | "
         f"{isv['single_ms']:.1f} |",
-        f"| bare compute of one passage, median ms, all {f['threads']} cores | {ip['single_all_cores_ms']:.1f} | "
-        f"{isv['single_all_cores_ms']:.1f} |",
+        f"| bare compute of one passage, median ms, {f['threads_shared']} thread(s) (one worker's share) | "
+        f"{ip['single_shared_ms']:.1f} | {isv['single_shared_ms']:.1f} |",
         f"| test frames macro-F1 | {f['quality_plain']['test_frames_macro_f1']:.4f} | "
         f"{f['quality_served']['test_frames_macro_f1']:.4f} |",
         f"| test stance macro-F1 | {f['quality_plain']['test_stance_macro_f1']:.4f} | "
         f"{f['quality_served']['test_stance_macro_f1']:.4f} |",
-        "", f"Served: {f['workers']} inference workers x {f['served_threads']} torch thread(s); "
+        "", f"Served: {f['workers']} inference workers; a batch running alone gets {f['threads_alone']} torch "
+        f"thread(s), batches running together {f['threads_shared']} each; "
         f"{', '.join(f['optimizations']) or 'no optimisation'}. Over HTTP (32-passage requests, "
         f"concurrency 16) the service reached {100 * f['flops_fraction_http']:.0f}% of the matmul FLOP/s.",
         "", "## Start-up, memory, training", "",

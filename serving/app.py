@@ -55,6 +55,28 @@ async def get_model(service: ServiceDep) -> LoadedModel:
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 
 
+_TEXTS = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+_PARAMS = {"type": "object", "properties": {"targets": {
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}
+INVOCATIONS_SCHEMA = {
+    "description": "MLflow scoring protocol: one of the four input formats, with a `text` column",
+    "oneOf": [
+        {"type": "object", "required": ["dataframe_split"], "properties": {
+            "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "data": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}},
+            "params": _PARAMS}},
+        {"type": "object", "required": ["dataframe_records"], "properties": {
+            "dataframe_records": {"type": "array", "items": {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string"}}}},
+            "params": _PARAMS}},
+        {"type": "object", "required": ["inputs"], "properties": {"inputs": _TEXTS, "params": _PARAMS}},
+        {"type": "object", "required": ["instances"], "properties": {"instances": _TEXTS, "params": _PARAMS}},
+    ],
+}
+"""The request body of ``/invocations`` as OpenAPI (parsed by hand: the four formats share a route)."""
+
+
 class Gatekeeper:
     """Pure ASGI middleware: request ids, body-size limit, content type, metrics, access log."""
 
@@ -243,7 +265,9 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         out = await service.article(model, body.title, body.text, targets)
         return {"model": model.ref(), **out}
 
-    @app.post("/invocations", response_model=InvocationsResponse, tags=["mlflow"])
+    @app.post("/invocations", response_model=InvocationsResponse, tags=["mlflow"],
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": INVOCATIONS_SCHEMA}}}})
     async def invocations(request: Request, service: ServiceDep, model: ModelDep, cfg: SettingsDep) -> dict:
         """MLflow scoring-server protocol: dataframe_split, dataframe_records, inputs or instances."""
         try:

@@ -186,7 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="reliability run (see the module docstring)")
     parser.add_argument("--model-uri", default="models:/stance-framing@champion")
     parser.add_argument("--soak-seconds", type=float, default=300)
-    parser.add_argument("--fuzz-examples", type=int, default=600, help="per API operation and generation mode")
+    parser.add_argument("--fuzz-examples", type=int, default=1000, help="per API operation and generation mode")
     parser.add_argument("--skip-fault-tests", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()

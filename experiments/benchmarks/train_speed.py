@@ -22,21 +22,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from experiments.benchmarks.procs import cpu_name  # noqa: E402
+
 CONFIGS = {"tfidf": "experiments/configs/tfidf.yaml", "embeddings": "experiments/configs/embeddings.yaml",
            "finetune": "experiments/configs/default.yaml"}
 BUDGET_S = {"tfidf": 30, "embeddings": 30, "finetune": 600}
 KEYS = ["test_frames_macro_f1", "test_stance_macro_f1", "test_stance_nato_protection_favg",
         "test_stance_territorial_concession_favg", "val_frames_macro_f1", "val_stance_macro_f1"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

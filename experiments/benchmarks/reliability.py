@@ -302,7 +302,7 @@ def render(f: dict[str, Any]) -> str:
         f"{' / '.join(f'{v:.0f}' for v in s['rss_fifths_mb'])} MB (first to last {s['rss_growth_mb']:+.0f} MB: "
         f"allocator and thread pools warming up; second half {s['rss_second_half_growth_mb']:+.0f} MB), "
         f"max {s['rss_max_mb']:.0f} MB. glibc malloc arenas are capped at 2 (`serving/__main__.py`): "
-        "uncapped, a 210-s soak grew from 632 to 707 MB, capped from 602 to 653 MB and flat after 90 s.",
+        "in 210-s soaks before this run, uncapped memory grew from 632 to 707 MB, capped (MALLOC_ARENA_MAX=2 in the environment) from 602 to 653 MB and was flat after 90 s.",
         "", "## Past capacity", "",
         f"32-passage requests at concurrency 64 for 20 s (queue limit `STANCE_MAX_QUEUE` 512 passages): statuses "
         f"{f['capacity']['burst']['statuses']}, Retry-After {f['capacity']['burst']['retry_after_on_503']}; "

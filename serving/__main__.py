@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
-import os
 import sys
 
 
@@ -25,25 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def limit_malloc_arenas(n: int = 2) -> None:
-    """Cap glibc's per-thread malloc arenas before any worker thread exists.
-
-    Each thread that allocates gets its own arena by default (up to 8 per core), and freed tensor
-    memory stays spread over them: under a 5-minute soak the service's resident memory kept
-    creeping up; capped at 2 arenas it was about 50 MB lower and flat after warm-up
-    (experiments/benchmarks/RELIABILITY.md). ``MALLOC_ARENA_MAX`` in the environment wins.
-    """
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, n)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    limit_malloc_arenas()
+    from serving.service import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before uvicorn or torch start any thread
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

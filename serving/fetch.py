@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REGISTRY_UNAVAILABLE, NOT_A_MODEL = 3, 4
 
@@ -23,19 +24,15 @@ class NotAModel(RuntimeError):
     pass
 
 
-def resolve(name: str, alias: str | None, version: str | None, uri: str) -> tuple[str, str | None]:
+def resolve(client: Any, name: str, alias: str | None, version: str | None) -> tuple[str, str | None]:
     """(version, run_id) the URI points at now."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
     return str(mv.version), mv.run_id
 
 
-def download(name: str, version: str, uri: str, cache_dir: Path) -> Path:
+def download(client: Any, name: str, version: str, uri: str, cache_dir: Path) -> Path:
     """Copy ``version`` into ``cache_dir/name/v<version>`` atomically (a half download is never used)."""
     import mlflow
-    from mlflow import MlflowClient
 
     dest = cache_dir / name / f"v{version}"
     if (dest / "MLmodel").is_file():
@@ -43,8 +40,7 @@ def download(name: str, version: str, uri: str, cache_dir: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=dest.parent))
     try:
-        # the URI is passed, never set globally
-        source = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(name, version)
+        source = client.get_model_version_download_uri(name, version)  # the URI is passed, never set globally
         got = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp), tracking_uri=uri))
         if not (got / "MLmodel").is_file():
             raise NotAModel(f"models:/{name}/{version} has no MLmodel file")
@@ -72,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
     name, alias, version = parse_model_uri(args.model_uri)
     try:
-        version, run_id = resolve(name, alias, version, args.tracking_uri)
-        path = download(name, version, args.tracking_uri, args.cache_dir)
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=args.tracking_uri, registry_uri=args.tracking_uri)
+        version, run_id = resolve(client, name, alias, version)
+        path = download(client, name, version, args.tracking_uri, args.cache_dir)
     except NotAModel as exc:
         print(str(exc), file=sys.stderr)
         return NOT_A_MODEL

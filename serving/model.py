@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from serving.fetch import NOT_A_MODEL
+
 log = logging.getLogger(__name__)
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
@@ -90,7 +92,7 @@ class ModelStore:
         Raises ``RegistryUnavailable`` when the registry cannot answer, ``ModelLoadError`` when the
         version is there but is not a model.
         """
-        from serving.config import default_tracking_uri
+        from training.config import default_tracking_uri
 
         uri = self.tracking_uri or default_tracking_uri()
         cmd = [sys.executable, "-m", "serving.fetch", "--model-uri", self.model_uri, "--tracking-uri", uri,
@@ -103,7 +105,7 @@ class ModelStore:
         if out.returncode == 0:
             got = json.loads(out.stdout.strip().splitlines()[-1])
             return got["version"], got["run_id"], Path(got["path"])
-        if out.returncode == 4:
+        if out.returncode == NOT_A_MODEL:
             raise ModelLoadError(f"{self.model_uri}: {reason}")
         raise RegistryUnavailable(reason)
 

@@ -12,6 +12,7 @@ naming the key; every value is type-checked and each section validates itself.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store at the repository root.
+
+    Here rather than in ``training.tracking`` so the service can use it without importing MLflow."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 FAMILIES = ("tfidf", "embeddings", "finetune")
 

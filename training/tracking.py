@@ -21,9 +21,10 @@ from mlflow import ActiveRun, MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from training.config import REPO_ROOT, default_tracking_uri
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE, CHAMPION = "candidate", "champion"
 HOST_TAG, PID_TAG, FAILURE_TAG = "host", "pid", "failure_reason"
 # safetensors (the transformer weights) reports I/O failures as SafetensorError, errno only in the text
@@ -36,11 +37,6 @@ class ArtifactStoreError(RuntimeError):
     def __init__(self, location: str, error: OSError) -> None:
         self.location, self.error = location, error
         super().__init__(f"could not write artifacts to {location}: {error}")
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store at the repository root."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 
 def configure(uri: str | None = None) -> str:

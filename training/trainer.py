@@ -32,6 +32,7 @@ from training.data import TaskData, subsample_articles, to_task_data
 from training.metrics import evaluate_arrays
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
+from training.models.encoder import INT8_APPLIED
 from training.predictor import Predictor
 from training.thresholds import tune_thresholds
 
@@ -127,7 +128,7 @@ def int8_check(predictor: Predictor, data: Loaded, metrics: dict[str, float]) ->
     macro-F1 moved by at most ``INT8_TOLERANCE``. ``None`` for families without an encoder.
     """
     twin = Predictor(copy.deepcopy(predictor.classifier), predictor.codebook, predictor.thresholds)
-    if not any("int8" in step for step in twin.classifier.optimize_for_inference(int8=True)):
+    if INT8_APPLIED not in twin.classifier.optimize_for_inference(int8=True):
         return None
     out: dict[str, Any] = {"tolerance": INT8_TOLERANCE}
     for split, prefix in ((data.validation, "val_"), (data.test, "test_")):

@@ -17,6 +17,7 @@ from training.config import ExperimentConfig
 from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, Scores
 from training.models.encoder import (
+    INT8_APPLIED,
     encoder_dir,
     length_batches,
     load_encoder,
@@ -65,7 +66,7 @@ class EmbeddingClassifier(Classifier):
         if not int8:
             return []
         self.encoder = quantize_linear_int8(self.encoder)
-        return ["encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)"]
+        return [INT8_APPLIED]
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,10 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+INT8_APPLIED = "encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)"
+"""What ``optimize_for_inference`` reports when ``quantize_linear_int8`` was applied."""
+
+
 def quantize_linear_int8(module: torch.nn.Module) -> torch.nn.Module:
     """``module`` with its attention and feed-forward input projections dynamically quantised to int8.
 

@@ -38,6 +38,7 @@ from training.config import ExperimentConfig
 from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, Scores, class_weights, read_json, write_json
 from training.models.encoder import (
+    INT8_APPLIED,
     encoder_dir,
     length_batches,
     load_encoder,
@@ -330,7 +331,7 @@ class FinetuneClassifier(Classifier):
         applied = ["target token ids cached"]
         if int8:
             self.model.encoder = quantize_linear_int8(self.model.encoder)
-            applied.append("encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)")
+            applied.append(INT8_APPLIED)
         self.model.eval()
         return applied
 

@@ -102,3 +102,43 @@ def test_int8_is_served_only_when_the_training_check_allowed_it(check, quantised
     after = clf.predict_scores(texts)
     assert np.allclose(after.frames, before.frames, atol=0.05)  # int8 moves scores a little, never much
     assert predictor.meta["inference_optimizations"] == applied
+
+
+@pytest.mark.parametrize("pooling, product", [("attention", False), ("mean", True), ("attention", True)])
+def test_stance_feature_options_train_and_round_trip(pooling, product, splits, codebook, tmp_path):
+    cfg = build_config(tiny_overrides(model={"stance_pooling": pooling, "stance_product": product}))
+    clf = family_class("finetune")(codebook, cfg)
+    width = {("attention", False): 3, ("mean", True): 3, ("attention", True): 5}[(pooling, product)]
+    assert clf.model.stance_head.in_features == width * clf.model.frame_head.in_features
+    clf.fit(splits["train"], splits["validation"])
+    texts = splits["test"].texts[:4]
+    scores = clf.predict_scores(texts)
+    Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids}).save(tmp_path / "p")
+    again = Predictor.load(tmp_path / "p").scores(texts)
+    for t in codebook.target_ids:
+        assert np.allclose(again.stance[t], scores.stance[t], atol=1e-5)
+
+
+def test_frozen_layers_stay_fixed_and_the_rest_trains(splits, codebook):
+    import torch
+
+    cfg = build_config(tiny_overrides(model={"freeze_layers": 1}, train={"linear_probe_init": False}))
+    clf = family_class("finetune")(codebook, cfg)
+    before = {k: v.clone() for k, v in clf.model.state_dict().items()}
+    clf.fit(splits["train"], splits["validation"])
+    after = clf.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert not any(k.startswith(("encoder.embeddings.", "encoder.encoder.layer.0.")) for k in changed)
+    assert any(k.startswith("encoder.encoder.layer.1.") for k in changed)
+    assert any(k.startswith("stance_head.") for k in changed)
+
+
+def test_cuda_requested_without_a_device_fails_naming_it(splits, codebook):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    cfg = build_config(tiny_overrides(train={"device": "cuda"}))
+    clf = family_class("finetune")(codebook, cfg)
+    with pytest.raises(ValueError, match="train.device=cuda but torch sees no CUDA device"):
+        clf.fit(splits["train"], splits["validation"])

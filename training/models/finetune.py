@@ -67,24 +67,40 @@ def seed_everything(seed: int) -> None:
 class MultiTaskModel(nn.Module):
     """A shared encoder, a frame head on the passage span and a stance head per target span."""
 
-    def __init__(self, encoder: nn.Module, n_frames: int, n_stance: int, dropout: float) -> None:
+    def __init__(self, encoder: nn.Module, n_frames: int, n_stance: int, dropout: float,
+                 stance_pooling: str = "mean", stance_product: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.frame_head = nn.Linear(hidden, n_frames)
-        self.stance_head = nn.Linear(2 * hidden, n_stance)
+        self.target_query: nn.Linear | None = None
+        if stance_pooling == "attention":
+            # starts as plain dot-product similarity between target and passage tokens
+            self.target_query = nn.Linear(hidden, hidden)
+            nn.init.eye_(self.target_query.weight)
+            nn.init.zeros_(self.target_query.bias)
+        self.stance_product = stance_product
+        parts = 2 + (self.target_query is not None)
+        parts += parts - 1 if stance_product else 0  # one product per passage vector
+        self.stance_head = nn.Linear(parts * hidden, n_stance)
 
     def features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(passage features (B, H), per-target features (B, T, 2H))."""
+        """(passage features (B, H), per-target stance features (B, T, k*H), k set by the stance options)."""
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               token_type_ids=batch["token_type_ids"]).last_hidden_state
         passage = mean_pool(hidden, batch["passage_mask"])
         spans = batch["target_masks"]  # (B, T, L)
         m = spans.unsqueeze(-1).to(hidden.dtype)
         targets = (hidden.unsqueeze(1) * m).sum(2) / m.sum(2).clamp(min=1.0)  # (B, T, H)
-        pair = torch.cat([targets, passage.unsqueeze(1).expand_as(targets)], dim=-1)
-        return passage, pair
+        parts = [targets, passage.unsqueeze(1).expand_as(targets)]
+        if self.target_query is not None:
+            logits = torch.einsum("bth,blh->btl", self.target_query(targets), hidden) / hidden.shape[-1] ** 0.5
+            logits = logits.masked_fill(~batch["passage_mask"].unsqueeze(1), torch.finfo(logits.dtype).min)
+            parts.append(torch.einsum("btl,blh->bth", logits.softmax(-1), hidden))
+        if self.stance_product:
+            parts += [targets * v for v in parts[1:]]
+        return passage, torch.cat(parts, dim=-1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         passage, pair = self.features(batch)
@@ -103,9 +119,10 @@ class FinetuneClassifier(Classifier):
         tokenizer, encoder = load_encoder(model_dir or encoder_dir(config, Path(self._tmp)))
         self.tokenizer = tokenizer
         self.model = MultiTaskModel(encoder, len(codebook.frame_ids), len(codebook.stance_labels),
-                                    config.model.dropout)
+                                    config.model.dropout, config.model.stance_pooling, config.model.stance_product)
         self.target_text = target_texts(codebook, config.model.target_text)
         self.best_epoch = 0
+        self.device = torch.device("cpu")
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
@@ -156,8 +173,9 @@ class FinetuneClassifier(Classifier):
             passage[i, x["passage"][0]:x["passage"][1]] = True
             for j, (a, b) in enumerate(x["targets"]):
                 targets[i, j, a:b] = True
-        return {"input_ids": input_ids, "token_type_ids": types, "attention_mask": attention,
-                "passage_mask": passage, "target_masks": targets}
+        batch = {"input_ids": input_ids, "token_type_ids": types, "attention_mask": attention,
+                 "passage_mask": passage, "target_masks": targets}
+        return {k: v.to(self.device) for k, v in batch.items()}
 
     # -- training -------------------------------------------------------------------------
     def _batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
@@ -176,7 +194,11 @@ class FinetuneClassifier(Classifier):
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
         cfg = self.config.train
         targets = self.codebook.target_ids
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
         seed_everything(cfg.seed)
+        self.device = torch.device(cfg.device)
+        self.model.to(self.device)
         rng = np.random.default_rng(cfg.seed)
         items = self._encode(train.texts)
         stance_y = np.stack([train.stance[t] for t in targets], axis=1)  # (n, T)
@@ -188,8 +210,8 @@ class FinetuneClassifier(Classifier):
             ce_weight = torch.tensor(class_weights(stance_y.reshape(-1), n_labels))
         else:
             pos_weight, ce_weight = None, None
-        bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-        ce = nn.CrossEntropyLoss(weight=ce_weight)
+        bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight).to(self.device)
+        ce = nn.CrossEntropyLoss(weight=ce_weight, label_smoothing=cfg.label_smoothing).to(self.device)
 
         if cfg.linear_probe_init:
             self._linear_probe(items, train.frames, stance_y)
@@ -202,7 +224,7 @@ class FinetuneClassifier(Classifier):
         for i, layer in enumerate(self.model.encoder.encoder.layer):
             for p in layer.parameters():
                 p.requires_grad = i >= frozen
-        head_params = list(self.model.frame_head.parameters()) + list(self.model.stance_head.parameters())
+        head_params = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
         enc_params = [p for p in self.model.encoder.parameters() if p.requires_grad]
         optim = torch.optim.AdamW([
             {"params": enc_params, "lr": cfg.learning_rate},
@@ -227,9 +249,9 @@ class FinetuneClassifier(Classifier):
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
                 frame_logits, stance_logits = self.model(self._collate([items[i] for i in idx]))
-                loss = bce(frame_logits, torch.from_numpy(train.frames[idx]))
-                y = torch.from_numpy(stance_y[idx])
-                loss = loss + ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
+                loss = bce(frame_logits, torch.from_numpy(train.frames[idx]).to(self.device))
+                y = torch.from_numpy(stance_y[idx]).to(self.device)
+                loss = loss + cfg.stance_loss_weight * ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -260,6 +282,9 @@ class FinetuneClassifier(Classifier):
         progress.close()
         if best_state is not None:
             self.model.load_state_dict(best_state)
+        # evaluated, checked for int8, saved and served on the CPU whatever device trained it
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
         self.model.eval()
 
     @torch.inference_mode()
@@ -267,10 +292,11 @@ class FinetuneClassifier(Classifier):
         self.model.eval()
         hidden = self.model.frame_head.in_features
         passage = np.zeros((len(items), hidden), dtype=np.float32)
-        pair = np.zeros((len(items), len(self.codebook.target_ids), 2 * hidden), dtype=np.float32)
+        pair = np.zeros((len(items), len(self.codebook.target_ids), self.model.stance_head.in_features),
+                        dtype=np.float32)
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
             p, q = self.model.features(self._collate([items[i] for i in idx]))
-            passage[idx], pair[idx] = p.numpy(), q.numpy()
+            passage[idx], pair[idx] = p.cpu().numpy(), q.cpu().numpy()
         return passage, pair
 
     def _linear_probe(self, items: list[dict[str, list]], frames: np.ndarray, stance_y: np.ndarray) -> None:
@@ -322,8 +348,8 @@ class FinetuneClassifier(Classifier):
         stance = np.zeros((len(items), len(self.codebook.target_ids), n_labels), dtype=np.float32)
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
             f, s = self.model(self._collate([items[i] for i in idx]))
-            frames[idx] = torch.sigmoid(f).numpy()
-            stance[idx] = torch.softmax(s, dim=-1).numpy()
+            frames[idx] = torch.sigmoid(f).cpu().numpy()
+            stance[idx] = torch.softmax(s, dim=-1).cpu().numpy()
         return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:

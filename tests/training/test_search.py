@@ -1,0 +1,42 @@
+"""experiments/search/search.py: prepare, seed-replicated runs (resumable), and the report."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tiny_overrides
+from training.config import build_config
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "experiments" / "search"))
+import search  # noqa: E402
+
+
+@pytest.mark.slow
+def test_search_runs_every_seed_resumes_and_reports(tmp_path):
+    folder = tmp_path / "pack"
+    search.prepare(folder, build_config(tiny_overrides()))
+    assert (folder / "splits.pkl").is_file() and (folder / "encoder-fp16" / "model.safetensors").is_file()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "seeds: [1, 2]\n"
+        "settings:\n"
+        "  tiny: {model.max_length: 64, train.epochs: 1, train.max_steps: 2, train.batch_size: 8}\n"
+        "  broken: {model.max_length: 16, train.epochs: 1, train.max_steps: 2}\n"
+    )
+    out = tmp_path / "results.jsonl"
+    assert search.main(["run", str(folder), str(spec), "--out", str(out), "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    ok = [r for r in rows if "error" not in r]
+    assert sorted(r["seed"] for r in ok) == [1, 2] and {r["setting"] for r in ok} == {"tiny"}
+    assert all(0.0 <= r["val_stance_macro_f1"] <= 1.0 and r["curves"] for r in ok)
+    # max_length 16 leaves no room for the passage: recorded as failed, the search went on
+    failed = [r for r in rows if "error" in r]
+    assert len(failed) == 2 and "leaves no room for the passage" in failed[0]["error"]
+    # a second run skips what succeeded and retries only the failures
+    assert search.main(["run", str(folder), str(spec), "--out", str(out), "--only", "tiny"]) == 0
+    assert len(out.read_text().splitlines()) == len(rows)
+    table = search.report([out])
+    assert "| tiny | 2 |" in table and "broken" not in table

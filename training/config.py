@@ -283,18 +283,26 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     return ExperimentConfig(**sections)
 
 
+def nest_dotted(dotted: dict[str, Any], what: str = "key") -> dict[str, dict[str, Any]]:
+    """``{"train.epochs": 3}`` -> ``{"train": {"epochs": 3}}``; ``what`` names the keys in the error."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in dotted.items():
+        if key.count(".") != 1:
+            raise ConfigError(f"{what} {key!r} must be section.key (e.g. train.epochs)")
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = value
+    return out
+
+
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """Turn ``--section.key=value`` arguments into nested overrides."""
-    out: dict[str, dict[str, Any]] = {}
+    dotted: dict[str, Any] = {}
     for arg in args:
         if not arg.startswith("--") or "=" not in arg:
             raise ConfigError(f"override {arg!r} must look like --section.key=value")
         key, _, raw = arg[2:].partition("=")
-        if key.count(".") != 1:
-            raise ConfigError(f"override key {key!r} must be section.key (e.g. train.epochs)")
-        section, name = key.split(".")
-        out.setdefault(section, {})[name] = _parse_value(raw)
-    return out
+        dotted[key] = _parse_value(raw)
+    return nest_dotted(dotted, "override key")
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _champion_on_candidate_data(champion, corpus_digest: str) -> tuple[dict[str,
     metrics = tracking.run_metrics(champion.run_id)
     if champion.tags.get("corpus_digest") == corpus_digest:
         return {k: metrics[k] for k in KEYS if k in metrics}, "logged"
-    from training.trainer import evaluate
+    from training.evaluation import evaluate
 
     codebook = load_codebook()
     corpus = load_corpus(codebook=codebook)

@@ -20,7 +20,7 @@ from typing import Any
 import mlflow
 
 from training import tracking
-from training.config import ConfigError, build_config, load_config, merge, read_yaml_mapping
+from training.config import ConfigError, build_config, load_config, merge, nest_dotted, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
     return spec
 
 
-def _nested(combo: dict[str, Any], where: Path) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in combo.items():
-        if key.count(".") != 1:
-            raise ConfigError(f"{where}: grid key {key!r} must be section.key")
-        section, name = key.split(".")
-        out.setdefault(section, {})[name] = value
-    return out
-
-
 def _config_for(spec: SweepSpec, combo: dict[str, Any], where: Path):
     base = load_config(spec.base).to_dict() if spec.base else {}
     try:
-        return build_config(merge(merge(base, spec.overrides), _nested(combo, where)))
+        return build_config(merge(merge(base, spec.overrides), nest_dotted(combo, "grid key")))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -29,12 +29,11 @@ from labels.splits import SplitConfig
 from training import figures, tracking
 from training.config import ExperimentConfig
 from training.data import TaskData, subsample_articles, to_task_data
-from training.metrics import evaluate_arrays
+from training.evaluation import evaluate, tune
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
 from training.models.encoder import INT8_APPLIED
 from training.predictor import Predictor
-from training.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -87,24 +86,6 @@ def fit(config: ExperimentConfig, codebook: Codebook, data: Loaded) -> Classifie
 
     classifier.fit(data.train, data.validation, on_epoch=on_epoch)
     return classifier
-
-
-def tune(config: ExperimentConfig, classifier: Classifier, validation: TaskData) -> tuple[dict[str, float], Scores]:
-    """Phase ``tune_thresholds``: per-frame thresholds that maximise validation F1."""
-    scores = classifier.predict_scores(validation.texts)
-    if config.train.tune_thresholds:
-        thresholds = tune_thresholds(validation.frames, scores.frames, classifier.codebook.frame_ids)
-    else:
-        thresholds = {f: 0.5 for f in classifier.codebook.frame_ids}
-    return thresholds, scores
-
-
-def evaluate(predictor: Predictor, data: TaskData, prefix: str, scores: Scores | None = None) -> tuple[dict[str, float], Scores]:
-    """Phase ``evaluate``: flat metrics for one split (keys prefixed ``val_``/``test_``)."""
-    scores = scores or predictor.scores(data.texts)
-    metrics = evaluate_arrays(predictor.codebook, data.frames, predictor.decide_frames(scores.frames).astype(int),
-                              data.stance, scores.stance_argmax(), prefix=prefix)
-    return metrics, scores
 
 
 def _report(codebook: Codebook, data: TaskData, predictor: Predictor, scores: Scores) -> str:

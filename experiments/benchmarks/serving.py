@@ -160,7 +160,7 @@ def inprocess(predictor: Any, texts: list[str], flops: list[float], repeats: int
 
 
 def quality(predictor: Any, test: Any) -> dict[str, float]:
-    from training.trainer import evaluate
+    from training.evaluation import evaluate
 
     metrics, _ = evaluate(predictor, test, "test_")
     return {k: metrics[k] for k in ("test_frames_macro_f1", "test_stance_macro_f1")}

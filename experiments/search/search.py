@@ -42,7 +42,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -101,27 +100,19 @@ def widen(folder: Path) -> Path:
     return out
 
 
-def _nest(dotted: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in dotted.items():
-        section, _, name = key.partition(".")
-        out.setdefault(section, {})[name] = value
-    return out
-
-
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from labels.codebook import load_codebook
-    from training.config import build_config
-    from training.metrics import evaluate_arrays
+    from training.config import build_config, nest_dotted
+    from training.evaluation import evaluate, tune
     from training.models.finetune import FinetuneClassifier
-    from training.thresholds import tune_thresholds
+    from training.predictor import Predictor
 
     torch.set_num_threads(job["threads"])
     with open(job["splits"], "rb") as fh:
         splits = pickle.load(fh)
-    overrides = _nest({**job["overrides"], "train.seed": job["seed"], "train.device": job["device"],
+    overrides = nest_dotted({**job["overrides"], "train.seed": job["seed"], "train.device": job["device"],
                        "model.base_model": job["encoder"], "tracking.register": False})
     config = build_config(overrides)
     codebook = load_codebook(Path(__file__).resolve().parents[2] / "labels" / "codebook.yaml")
@@ -132,15 +123,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     clf.fit(splits["train"], splits["validation"],
             on_epoch=lambda e, m: curves.append({"epoch": e, **{k: m[k] for k in keep if k in m}}))
     fit_s = time.perf_counter() - start
-    val = clf.predict_scores(splits["validation"].texts)
-    thresholds = tune_thresholds(splits["validation"].frames, val.frames, codebook.frame_ids)
-    cut = np.array([thresholds[f] for f in codebook.frame_ids], dtype=np.float32)
+    thresholds, val_scores = tune(config, clf, splits["validation"])
+    predictor = Predictor(clf, codebook, thresholds)
     result = {"setting": job["setting"], "seed": job["seed"], "overrides": job["overrides"], "fit_s": fit_s,
               "best_epoch": clf.best_epoch, "device": job["device"], "curves": curves}
-    for prefix, split, scores in (("val_", splits["validation"], val),
-                                  ("test_", splits["test"], clf.predict_scores(splits["test"].texts))):
-        metrics = evaluate_arrays(codebook, split.frames, (scores.frames >= cut).astype(int), split.stance,
-                                  scores.stance_argmax(), prefix=prefix)
+    for prefix, split, scores in (("val_", splits["validation"], val_scores), ("test_", splits["test"], None)):
+        metrics, _ = evaluate(predictor, split, prefix, scores)
         result.update({k: v for k, v in metrics.items() if k.endswith(("macro_f1", "favg"))})
     return result
 

@@ -50,8 +50,12 @@ def target_texts(codebook: Codebook, mode: str) -> dict[str, str]:
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the token vectors where ``mask`` is set: hidden (..., L, H), mask (..., L) -> (..., H).
+
+    Leading dimensions broadcast, so ``mean_pool(hidden.unsqueeze(1), spans)`` pools T spans per
+    sequence at once (hidden (B, 1, L, H), spans (B, T, L) -> (B, T, H))."""
     m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+    return (hidden * m).sum(-2) / m.sum(-2).clamp(min=1.0)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:

@@ -90,9 +90,7 @@ class MultiTaskModel(nn.Module):
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               token_type_ids=batch["token_type_ids"]).last_hidden_state
         passage = mean_pool(hidden, batch["passage_mask"])
-        spans = batch["target_masks"]  # (B, T, L)
-        m = spans.unsqueeze(-1).to(hidden.dtype)
-        targets = (hidden.unsqueeze(1) * m).sum(2) / m.sum(2).clamp(min=1.0)  # (B, T, H)
+        targets = mean_pool(hidden.unsqueeze(1), batch["target_masks"])  # (B, T, H)
         parts = [targets, passage.unsqueeze(1).expand_as(targets)]
         if self.target_query is not None:
             logits = torch.einsum("bth,blh->btl", self.target_query(targets), hidden) / hidden.shape[-1] ** 0.5

@@ -19,8 +19,9 @@ from training import tracking  # noqa: E402
 
 # the parameters that distinguish runs of each family (others are defaults the family ignores)
 KEY_PARAMS = {
-    "finetune": ("train.learning_rate", "train.epochs", "model.freeze_layers", "model.max_length", "model.target_text",
-                 "model.dropout", "train.class_weighting", "data.train_fraction"),
+    "finetune": ("train.learning_rate", "train.layer_lr_decay", "train.epochs", "model.freeze_layers",
+                 "model.max_length", "model.target_text", "model.dropout", "train.class_weighting",
+                 "data.train_fraction"),
     "tfidf": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
     "embeddings": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
 }

@@ -127,9 +127,18 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     predictor = Predictor(clf, codebook, thresholds)
     result = {"setting": job["setting"], "seed": job["seed"], "overrides": job["overrides"], "fit_s": fit_s,
               "best_epoch": clf.best_epoch, "device": job["device"], "curves": curves}
+    saved = {}
     for prefix, split, scores in (("val_", splits["validation"], val_scores), ("test_", splits["test"], None)):
-        metrics, _ = evaluate(predictor, split, prefix, scores)
+        metrics, scores = evaluate(predictor, split, prefix, scores)
         result.update({k: v for k, v in metrics.items() if k.endswith(("macro_f1", "favg"))})
+        saved[prefix + "frames"] = scores.frames
+        saved.update({f"{prefix}stance_{t}": p for t, p in scores.stance.items()})
+    if job.get("scores_dir"):  # per-passage scores, for ensembles and error analysis afterwards
+        import numpy as np
+
+        Path(job["scores_dir"]).mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(Path(job["scores_dir"]) / f"{job['setting']}-{job['seed']}.npz",
+                            thresholds=np.array([thresholds[f] for f in codebook.frame_ids]), **saved)
     return result
 
 
@@ -140,7 +149,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         return {"setting": job["setting"], "seed": job["seed"], "error": traceback.format_exc()}
 
 
-def run(folder: Path, spec_path: Path, device: str, workers: int, threads: int, out: Path, only: list[str]) -> None:
+def run(folder: Path, spec_path: Path, device: str, workers: int, threads: int, out: Path, only: list[str],
+        scores_dir: Path | None = None) -> None:
     spec = yaml.safe_load(spec_path.read_text())
     encoder = widen(folder)
     done = set()
@@ -150,7 +160,8 @@ def run(folder: Path, spec_path: Path, device: str, workers: int, threads: int, 
             if "error" not in r:
                 done.add((r["setting"], r["seed"]))
     jobs = [{"setting": name, "overrides": dict(overrides or {}), "seed": seed, "device": device,
-             "threads": threads, "splits": str(folder / "splits.pkl"), "encoder": str(encoder)}
+             "threads": threads, "splits": str(folder / "splits.pkl"), "encoder": str(encoder),
+             "scores_dir": str(scores_dir) if scores_dir else None}
             for name, overrides in spec["settings"].items() if not only or name in only
             for seed in spec["seeds"] if (name, seed) not in done]
     print(f"{len(jobs)} runs on {device} with {workers} workers", flush=True)
@@ -197,6 +208,54 @@ def report(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def ensembles(folder: Path, scores_dir: Path) -> str:
+    """Single runs against averaged-probability ensembles of the same setting's seeds.
+
+    Reads the ``--scores`` files of ``run``; ensemble frame thresholds are re-tuned on the averaged
+    validation scores, stance is the argmax of the averaged class probabilities."""
+    import itertools
+
+    import numpy as np
+
+    from labels.codebook import load_codebook
+    from training.metrics import evaluate_arrays
+    from training.thresholds import tune_thresholds
+
+    codebook = load_codebook(Path(__file__).resolve().parents[2] / "labels" / "codebook.yaml")
+    with open(folder / "splits.pkl", "rb") as fh:
+        splits = pickle.load(fh)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for f in sorted(scores_dir.glob("*.npz")):
+        setting, _, _seed = f.stem.rpartition("-")
+        runs.setdefault(setting, []).append(dict(np.load(f)))
+
+    def score(members: list[dict[str, Any]], prefix: str) -> tuple[float, float]:
+        data = splits["validation" if prefix == "val_" else "test"]
+        val_frames = np.mean([m["val_frames"] for m in members], axis=0)
+        th = tune_thresholds(splits["validation"].frames, val_frames, codebook.frame_ids)
+        frames = np.mean([m[prefix + "frames"] for m in members], axis=0)
+        decided = (frames >= np.array([th[f] for f in codebook.frame_ids])).astype(int)
+        stance = {t: np.mean([m[f"{prefix}stance_{t}"] for m in members], axis=0).argmax(1)
+                  for t in codebook.target_ids}
+        m = evaluate_arrays(codebook, data.frames, decided, data.stance, stance, prefix="")
+        return m["frames_macro_f1"], m["stance_macro_f1"]
+
+    def cell(groups: list[list[dict[str, Any]]]) -> str:
+        val = [score(g, "val_") for g in groups]
+        test = [score(g, "test_") for g in groups]
+        vf, vs, tf, ts = (statistics.mean(x[i] for x in split) for split in (val, test) for i in (0, 1))
+        return f"{vf:.3f} / {vs:.3f}, {tf:.3f} / {ts:.3f}"
+
+    lines = ["Each cell: validation frames / stance macro-F1, test frames / stance macro-F1.", "",
+             "| setting | seeds | single runs (mean) | two-seed ensembles (mean over all pairs) | all seeds averaged |",
+             "|---|---:|---|---|---|"]
+    for name, members in sorted(runs.items()):
+        pairs = [list(p) for p in itertools.combinations(members, 2)]
+        lines.append(f"| {name} | {len(members)} | {cell([[m] for m in members])} | "
+                     f"{cell(pairs) if pairs else '-'} | {cell([members])} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -210,13 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     r.add_argument("--out", type=Path, required=True, help="JSON lines; runs already in it are skipped")
     r.add_argument("--only", nargs="*", default=[], help="run only these settings")
+    r.add_argument("--scores", type=Path, help="also save each run's validation and test scores here (.npz)")
     s = sub.add_parser("report", help="mean and spread per setting, sorted by mean validation score")
     s.add_argument("results", type=Path, nargs="+")
+    e = sub.add_parser("ensembles", help="single runs against seed ensembles, from the saved scores")
+    e.add_argument("folder", type=Path, help="the prepared folder (for the labels of the splits)")
+    e.add_argument("scores", type=Path, help="folder of the .npz files written by run --scores")
     args = parser.parse_args(argv)
     if args.cmd == "prepare":
         prepare(args.folder)
     elif args.cmd == "run":
-        run(args.folder, args.spec, args.device, args.workers, args.threads, args.out, args.only)
+        run(args.folder, args.spec, args.device, args.workers, args.threads, args.out, args.only, args.scores)
+    elif args.cmd == "ensembles":
+        print(ensembles(args.folder, args.scores))
     else:
         print(report(args.results))
     return 0

@@ -31,6 +31,8 @@ def test_file_overrides_then_cli(tmp_path):
     ("train: {device: gpu}\n", "train.device must be 'cpu', 'cuda' or 'cuda:N'"),
     ("train: {label_smoothing: 1.0}\n", "train.label_smoothing"),
     ("train: {stance_loss_weight: 0}\n", "train.stance_loss_weight must be > 0"),
+    ("train: {layer_lr_decay: 0}\n", "train.layer_lr_decay must be in"),
+    ("train: {ema_decay: 1.0}\n", "train.ema_decay must be in"),
     ("model: {stance_pooling: max}\n", "model.stance_pooling"),
     ("- just\n- a list\n", "mapping"),
     ("model: {family: [unclosed\n", "bad.yaml:2: invalid YAML: expected ',' or ']'"),

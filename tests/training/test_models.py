@@ -142,3 +142,37 @@ def test_cuda_requested_without_a_device_fails_naming_it(splits, codebook):
     clf = family_class("finetune")(codebook, cfg)
     with pytest.raises(ValueError, match="train.device=cuda but torch sees no CUDA device"):
         clf.fit(splits["train"], splits["validation"])
+
+
+def test_layer_lr_decay_sets_one_rate_per_trainable_layer(codebook):
+    cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
+                                      train={"learning_rate": 1e-3, "layer_lr_decay": 0.5, "head_learning_rate": 7e-3}))
+    clf = family_class("finetune")(codebook, cfg)
+    for p in clf.model.encoder.embeddings.parameters():  # what fit() does for freeze_layers=1
+        p.requires_grad = False
+    for p in clf.model.encoder.encoder.layer[0].parameters():
+        p.requires_grad = False
+    groups = clf.param_groups()
+    n_layers = len(clf.model.encoder.encoder.layer)
+    assert [g["lr"] for g in groups] == [1e-3 * 0.5 ** (n_layers - 1 - i) for i in range(1, n_layers)] + [7e-3]
+    trained = {id(p) for g in groups for p in g["params"]}
+    used = {id(p) for n, p in clf.model.named_parameters() if p.requires_grad and ".pooler." not in n}
+    assert trained == used
+
+
+def test_ema_keeps_the_averaged_weights(splits, codebook):
+    import torch
+
+    overrides = {"max_steps": 1, "linear_probe_init": False}
+    raw = family_class("finetune")(codebook, build_config(tiny_overrides(train=overrides)))
+    start = {k: v.clone() for k, v in raw.model.state_dict().items()}
+    raw.fit(splits["train"], splits["validation"])
+    averaged = family_class("finetune")(codebook, build_config(tiny_overrides(train={**overrides, "ema_decay": 0.9})))
+    averaged.fit(splits["train"], splits["validation"])
+    decay = 2 / 11  # the decay's warm-up, min(0.9, (1 + step) / (10 + step)) after one step
+    moved = 0
+    for name, value in averaged.model.state_dict().items():
+        expected = decay * start[name] + (1 - decay) * raw.model.state_dict()[name]
+        assert torch.allclose(value, expected, atol=1e-6), name
+        moved += not torch.equal(start[name], raw.model.state_dict()[name])
+    assert moved > 0  # the step changed weights, so the check above compared something

@@ -1,4 +1,4 @@
-"""experiments/search/search.py: prepare, seed-replicated runs (resumable), and the report."""
+"""experiments/search/search.py: prepare, seed-replicated runs (resumable), the report and the ensembles."""
 
 import json
 import sys
@@ -27,7 +27,8 @@ def test_search_runs_every_seed_resumes_and_reports(tmp_path):
         "  broken: {model.max_length: 16, train.epochs: 1, train.max_steps: 2}\n"
     )
     out = tmp_path / "results.jsonl"
-    assert search.main(["run", str(folder), str(spec), "--out", str(out), "--threads", "1"]) == 0
+    scores = tmp_path / "scores"
+    assert search.main(["run", str(folder), str(spec), "--out", str(out), "--threads", "1", "--scores", str(scores)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     ok = [r for r in rows if "error" not in r]
     assert sorted(r["seed"] for r in ok) == [1, 2] and {r["setting"] for r in ok} == {"tiny"}
@@ -40,3 +41,13 @@ def test_search_runs_every_seed_resumes_and_reports(tmp_path):
     assert len(out.read_text().splitlines()) == len(rows)
     table = search.report([out])
     assert "| tiny | 2 |" in table and "broken" not in table
+    assert sorted(p.name for p in scores.glob("*.npz")) == ["tiny-1.npz", "tiny-2.npz"]
+    # an ensemble of one seed is that run: its single-run cell equals its all-seeds cell
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "tiny-1.npz").write_bytes((scores / "tiny-1.npz").read_bytes())
+    row = search.ensembles(folder, tmp_path / "one").splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:2] == ["tiny", "1"] and cells[3] == "-" and cells[2] == cells[4]
+    seed1 = next(r for r in ok if r["seed"] == 1)
+    assert cells[2].endswith(f"{seed1['test_frames_macro_f1']:.3f} / {seed1['test_stance_macro_f1']:.3f}")
+    assert "| tiny | 2 |" in search.ensembles(folder, scores)

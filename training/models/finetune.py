@@ -222,12 +222,9 @@ class FinetuneClassifier(Classifier):
         for i, layer in enumerate(self.model.encoder.encoder.layer):
             for p in layer.parameters():
                 p.requires_grad = i >= frozen
-        head_params = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
-        enc_params = [p for p in self.model.encoder.parameters() if p.requires_grad]
-        optim = torch.optim.AdamW([
-            {"params": enc_params, "lr": cfg.learning_rate},
-            {"params": head_params, "lr": cfg.head_learning_rate},
-        ], weight_decay=cfg.weight_decay)
+        optim = torch.optim.AdamW(self.param_groups(), weight_decay=cfg.weight_decay)
+        trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        ema = {n: p.detach().clone() for n, p in trainable.items()} if cfg.ema_decay else None
 
         lengths = [len(x["input_ids"]) for x in items]
         total = -(-len(items) // cfg.batch_size) * cfg.epochs
@@ -256,10 +253,17 @@ class FinetuneClassifier(Classifier):
                 optim.step()
                 sched.step()
                 step += 1
+                if ema is not None:
+                    # the usual warm-up of the decay, so the average does not start from the probe
+                    decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                    with torch.no_grad():
+                        for n, p in trainable.items():
+                            ema[n].lerp_(p.detach(), 1.0 - decay)
                 losses.append(float(loss.detach()))
                 progress.update(1)
                 progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
             metrics = {"train_loss": float(np.mean(losses)) if losses else float("nan")}
+            raw = self._swap(trainable, ema) if ema is not None else None  # validate the average
             metrics.update(self._validation_metrics(validation))
             score = (metrics["val_frames_macro_f1"] + metrics["val_stance_macro_f1"]) / 2
             metrics["val_selection_score"] = score
@@ -267,10 +271,13 @@ class FinetuneClassifier(Classifier):
                      metrics["train_loss"], metrics["val_frames_macro_f1"], metrics["val_stance_macro_f1"])
             if on_epoch:
                 on_epoch(epoch, metrics)
-            if score > best_score:
+            improved = score > best_score
+            if improved:
                 best_score, bad_epochs, self.best_epoch = score, 0, epoch
                 best_state = copy.deepcopy(self.model.state_dict())
-            else:
+            if raw is not None:
+                self._swap(trainable, raw)  # training goes on from the raw weights
+            if not improved:
                 bad_epochs += 1
                 if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
                     log.info("early stopping after epoch %d (best epoch %d)", epoch, self.best_epoch)
@@ -284,6 +291,31 @@ class FinetuneClassifier(Classifier):
         self.device = torch.device("cpu")
         self.model.to(self.device)
         self.model.eval()
+
+    def param_groups(self) -> list[dict]:
+        """Optimiser groups of the trainable parameters: encoder layer i of n at
+        ``learning_rate * layer_lr_decay ** (n - 1 - i)``, the embeddings (if trained) one step below
+        the lowest layer, the heads at ``head_learning_rate``."""
+        cfg = self.config.train
+        layers = self.model.encoder.encoder.layer
+        groups = [{"params": [p for p in layer.parameters() if p.requires_grad],
+                   "lr": cfg.learning_rate * cfg.layer_lr_decay ** (len(layers) - 1 - i)}
+                  for i, layer in enumerate(layers)]
+        # the encoder's pooler (if any) is left out: its output is never used, so it gets no gradient
+        embeddings = [p for p in self.model.encoder.embeddings.parameters() if p.requires_grad]
+        heads = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
+        groups += [{"params": embeddings, "lr": cfg.learning_rate * cfg.layer_lr_decay ** len(layers)},
+                   {"params": heads, "lr": cfg.head_learning_rate}]
+        return [g for g in groups if g["params"]]
+
+    @staticmethod
+    @torch.no_grad()
+    def _swap(params: dict[str, nn.Parameter], values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Load ``values`` into ``params``; return the values they held."""
+        held = {n: p.detach().clone() for n, p in params.items()}
+        for n, p in params.items():
+            p.copy_(values[n])
+        return held
 
     @torch.inference_mode()
     def _features(self, items: list[dict[str, list]], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:

@@ -142,6 +142,11 @@ class TrainConfig:
     ema_decay: float = 0.0
     """If > 0, keep an exponential moving average of the trainable weights (per step, this decay)
     and validate, select and keep the averaged weights instead of the raw ones (fine-tuning)."""
+    calibrate: bool = True
+    """After fine-tuning, fit one temperature for the frame logits and one for the stance logits on
+    the validation split (lowest log loss), so scores are usable as probabilities. Decisions never
+    change: stance takes the argmax, and frame thresholds are tuned on the same grid mapped
+    through the frame temperature."""
     device: str = "cpu"
     """Where fine-tuning runs: ``cpu`` (the supported default) or ``cuda``/``cuda:N`` if one is
     available. The trained model is moved back to the CPU, where it is evaluated and served."""

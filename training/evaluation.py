@@ -15,7 +15,8 @@ def tune(config: ExperimentConfig, classifier: Classifier, validation: TaskData)
     """Phase ``tune_thresholds``: per-frame thresholds that maximise validation F1."""
     scores = classifier.predict_scores(validation.texts)
     if config.train.tune_thresholds:
-        thresholds = tune_thresholds(validation.frames, scores.frames, classifier.codebook.frame_ids)
+        thresholds = tune_thresholds(validation.frames, scores.frames, classifier.codebook.frame_ids,
+                                     classifier.threshold_grid())
     else:
         thresholds = {f: 0.5 for f in classifier.codebook.frame_ids}
     return thresholds, scores

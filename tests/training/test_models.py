@@ -163,7 +163,7 @@ def test_layer_lr_decay_sets_one_rate_per_trainable_layer(codebook):
 def test_ema_keeps_the_averaged_weights(splits, codebook):
     import torch
 
-    overrides = {"max_steps": 1, "linear_probe_init": False}
+    overrides = {"max_steps": 1, "linear_probe_init": False, "calibrate": False}
     raw = family_class("finetune")(codebook, build_config(tiny_overrides(train=overrides)))
     start = {k: v.clone() for k, v in raw.model.state_dict().items()}
     raw.fit(splits["train"], splits["validation"])
@@ -176,3 +176,27 @@ def test_ema_keeps_the_averaged_weights(splits, codebook):
         assert torch.allclose(value, expected, atol=1e-6), name
         moved += not torch.equal(start[name], raw.model.state_dict()[name])
     assert moved > 0  # the step changed weights, so the check above compared something
+
+
+def test_calibration_changes_scores_not_decisions(splits, codebook):
+    from training.evaluation import tune
+
+    overrides = {"max_steps": 6, "batch_size": 4}
+    runs = {}
+    for calibrate in (False, True):
+        cfg = build_config(tiny_overrides(train={**overrides, "calibrate": calibrate}))
+        clf = family_class("finetune")(codebook, cfg)
+        clf.fit(splits["train"], splits["validation"])
+        thresholds, _ = tune(cfg, clf, splits["validation"])
+        predictor = Predictor(clf, codebook, thresholds)
+        runs[calibrate] = (clf, predictor, predictor.scores(splits["test"].texts))
+    raw_clf, raw, raw_scores = runs[False]
+    cal_clf, cal, cal_scores = runs[True]
+    temps = cal_clf.model.temperature.tolist()
+    assert raw_clf.model.temperature.tolist() == [1.0, 1.0] and temps != [1.0, 1.0]
+    assert not np.allclose(cal_scores.frames, raw_scores.frames)  # the scores moved ...
+    assert np.array_equal(cal.decide_frames(cal_scores.frames), raw.decide_frames(raw_scores.frames))  # ... decisions did not
+    for t in codebook.target_ids:
+        assert np.array_equal(cal_scores.stance[t].argmax(1), raw_scores.stance[t].argmax(1))
+    # the temperatures are those of lowest validation log loss: refitting finds them again
+    assert np.allclose(cal_clf.calibrate(splits["validation"]), temps)

@@ -13,6 +13,7 @@ import numpy as np
 from labels.codebook import Codebook
 from training.config import ExperimentConfig
 from training.data import TaskData
+from training.thresholds import GRID
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called after each epoch with the epoch number and metrics (training loss, validation scores)."""
@@ -54,6 +55,10 @@ class Classifier(ABC):
     @abstractmethod
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> Classifier:
         """Rebuild a classifier saved by ``save``."""
+
+    def threshold_grid(self) -> np.ndarray:
+        """Candidate frame thresholds for tuning: the fixed grid, in this model's score scale."""
+        return GRID
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         """Make prediction faster after loading; return what was applied (nothing by default).

@@ -84,6 +84,9 @@ class MultiTaskModel(nn.Module):
         parts = 2 + (self.target_query is not None)
         parts += parts - 1 if stance_product else 0  # one product per passage vector
         self.stance_head = nn.Linear(parts * hidden, n_stance)
+        # (frame, stance) logit temperatures, fitted on validation after training (``calibrate``);
+        # models saved before calibration existed load without them and keep 1.0
+        self.register_buffer("temperature", torch.ones(2))
 
     def features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(passage features (B, H), per-target stance features (B, T, k*H), k set by the stance options)."""
@@ -102,7 +105,8 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         passage, pair = self.features(batch)
-        return self.frame_head(self.dropout(passage)), self.stance_head(self.dropout(pair))
+        frames, stance = self.frame_head(self.dropout(passage)), self.stance_head(self.dropout(pair))
+        return frames / self.temperature[0], stance / self.temperature[1]
 
 
 class FinetuneClassifier(Classifier):
@@ -291,6 +295,47 @@ class FinetuneClassifier(Classifier):
         self.device = torch.device("cpu")
         self.model.to(self.device)
         self.model.eval()
+        if cfg.calibrate:
+            self.calibrate(validation)
+
+    @torch.inference_mode()
+    def calibrate(self, validation: TaskData) -> tuple[float, float]:
+        """Fit the (frame, stance) temperatures that minimise validation log loss; return them."""
+        self.model.temperature.fill_(1.0)
+        self.model.eval()
+        items = self._encode(validation.texts)
+        frames, stance = [], []
+        order = []
+        for idx in length_batches([len(x["input_ids"]) for x in items], INFERENCE_BATCH):
+            f, s = self.model(self._collate([items[i] for i in idx]))
+            frames.append(f.float().cpu())
+            stance.append(s.float().cpu())
+            order += idx
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        frame_logits, stance_logits = torch.cat(frames)[inverse], torch.cat(stance)[inverse]
+        frame_y = torch.from_numpy(validation.frames).float()
+        stance_y = torch.from_numpy(np.stack([validation.stance[t] for t in self.codebook.target_ids], axis=1)).long()
+        grid = torch.exp(torch.linspace(np.log(0.2), np.log(20.0), 241))  # 2% steps
+
+        def best(loss) -> float:
+            return float(grid[int(torch.stack([loss(t) for t in grid]).argmin())])
+
+        bce, ce = nn.functional.binary_cross_entropy_with_logits, nn.functional.cross_entropy
+        temps = (best(lambda t: bce(frame_logits / t, frame_y)),
+                 best(lambda t: ce((stance_logits / t).reshape(-1, stance_logits.shape[-1]), stance_y.reshape(-1))))
+        self.model.temperature.copy_(torch.tensor(temps))
+        log.info("calibration on validation: frame temperature %.2f, stance temperature %.2f", *temps)
+        return temps
+
+    def threshold_grid(self) -> np.ndarray:
+        """The fixed grid mapped through the frame temperature: the same logit cut-offs, so the
+        thresholds tuned on calibrated scores make the decisions tuning on raw scores would make."""
+        grid = super().threshold_grid()
+        t = float(self.model.temperature[0])
+        if t == 1.0:
+            return grid
+        return 1.0 / (1.0 + np.exp(-np.log(grid / (1.0 - grid)) / t))
 
     def param_groups(self) -> list[dict]:
         """Optimiser groups of the trainable parameters: encoder layer i of n at

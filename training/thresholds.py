@@ -7,6 +7,11 @@ import numpy as np
 GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 
 
+def temper(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities ``p = sigmoid(z)`` turned into ``sigmoid(z / temperature)``."""
+    return 1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)) / temperature))
+
+
 def f1_at(y: np.ndarray, scores: np.ndarray, threshold: float) -> float:
     pred = scores >= threshold
     tp = float(np.sum(pred & (y == 1)))

@@ -51,6 +51,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from training.predictor import Predictor
+    from training.thresholds import temper
     from training.trainer import load
 
     predictor = Predictor.load(args.predictor)
@@ -67,8 +68,7 @@ def main() -> int:
     temps = clf.calibrate(data.validation)
     cal = {s: clf.predict_scores(getattr(data, s).texts) for s in ("validation", "test")}
     raw_thr = np.array([predictor.thresholds[f] for f in codebook.frame_ids])
-    # the raw thresholds mapped through the frame temperature, as training's tuning does
-    cal_thr = 1.0 / (1.0 + np.exp(-np.log(raw_thr / (1.0 - raw_thr)) / temps[0]))
+    cal_thr = temper(raw_thr, temps[0])  # the raw thresholds mapped as training's tuning maps its grid
     changed = 0
     for s in ("validation", "test"):
         rows[f"{s}, raw"] = measures(raw[s], getattr(data, s), codebook)

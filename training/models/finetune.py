@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ from training.models.encoder import (
     set_threads,
     target_texts,
 )
+from training.thresholds import temper
 
 log = logging.getLogger(__name__)
 
@@ -302,18 +303,11 @@ class FinetuneClassifier(Classifier):
     def calibrate(self, validation: TaskData) -> tuple[float, float]:
         """Fit the (frame, stance) temperatures that minimise validation log loss; return them."""
         self.model.temperature.fill_(1.0)
-        self.model.eval()
-        items = self._encode(validation.texts)
-        frames, stance = [], []
-        order = []
-        for idx in length_batches([len(x["input_ids"]) for x in items], INFERENCE_BATCH):
-            f, s = self.model(self._collate([items[i] for i in idx]))
-            frames.append(f.float().cpu())
-            stance.append(s.float().cpu())
-            order += idx
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        frame_logits, stance_logits = torch.cat(frames)[inverse], torch.cat(stance)[inverse]
+        n = len(validation.texts)
+        frame_logits = torch.zeros((n, len(self.codebook.frame_ids)))
+        stance_logits = torch.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)))
+        for idx, f, s in self._forward(validation.texts):
+            frame_logits[idx], stance_logits[idx] = f.float().cpu(), s.float().cpu()
         frame_y = torch.from_numpy(validation.frames).float()
         stance_y = torch.from_numpy(np.stack([validation.stance[t] for t in self.codebook.target_ids], axis=1)).long()
         grid = torch.exp(torch.linspace(np.log(0.2), np.log(20.0), 241))  # 2% steps
@@ -333,9 +327,7 @@ class FinetuneClassifier(Classifier):
         thresholds tuned on calibrated scores make the decisions tuning on raw scores would make."""
         grid = super().threshold_grid()
         t = float(self.model.temperature[0])
-        if t == 1.0:
-            return grid
-        return 1.0 / (1.0 + np.exp(-np.log(grid / (1.0 - grid)) / t))
+        return grid if t == 1.0 else temper(grid, t)
 
     def param_groups(self) -> list[dict]:
         """Optimiser groups of the trainable parameters: encoder layer i of n at
@@ -414,18 +406,24 @@ class FinetuneClassifier(Classifier):
                        batch_size: int = INFERENCE_BATCH) -> Scores:
         """One forward pass per passage gives every frame and every target; ``targets`` selects
         which stance results are returned."""
-        self.model.eval()
         targets = list(targets) if targets is not None else self.codebook.target_ids
         cols = [self.codebook.target_ids.index(t) for t in targets]
-        items = self._encode(list(texts))
-        n_labels = len(self.codebook.stance_labels)
-        frames = np.zeros((len(items), len(self.codebook.frame_ids)), dtype=np.float32)
-        stance = np.zeros((len(items), len(self.codebook.target_ids), n_labels), dtype=np.float32)
-        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            f, s = self.model(self._collate([items[i] for i in idx]))
+        n = len(texts)
+        frames = np.zeros((n, len(self.codebook.frame_ids)), dtype=np.float32)
+        stance = np.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)), dtype=np.float32)
+        for idx, f, s in self._forward(texts, batch_size):
             frames[idx] = torch.sigmoid(f).cpu().numpy()
             stance[idx] = torch.softmax(s, dim=-1).cpu().numpy()
         return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
+
+    def _forward(self, texts: Sequence[str], batch_size: int = INFERENCE_BATCH
+                 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """(indices, frame logits, stance logits) per length-sorted batch, temperature applied; call
+        it under ``torch.inference_mode``."""
+        self.model.eval()
+        items = self._encode(list(texts))
+        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
+            yield idx, *self.model(self._collate([items[i] for i in idx]))
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         self._target_cache = self._target_ids()

@@ -211,8 +211,9 @@ def report(paths: list[Path]) -> str:
 def ensembles(folder: Path, scores_dir: Path) -> str:
     """Single runs against averaged-probability ensembles of the same setting's seeds.
 
-    Reads the ``--scores`` files of ``run``; ensemble frame thresholds are re-tuned on the averaged
-    validation scores, stance is the argmax of the averaged class probabilities."""
+    Reads the ``--scores`` files of ``run``. A single run is scored with its own thresholds;
+    ensemble frame thresholds are re-tuned on the averaged validation scores, and stance is the
+    argmax of the averaged class probabilities."""
     import itertools
 
     import numpy as np
@@ -231,10 +232,14 @@ def ensembles(folder: Path, scores_dir: Path) -> str:
 
     def score(members: list[dict[str, Any]], prefix: str) -> tuple[float, float]:
         data = splits["validation" if prefix == "val_" else "test"]
-        val_frames = np.mean([m["val_frames"] for m in members], axis=0)
-        th = tune_thresholds(splits["validation"].frames, val_frames, codebook.frame_ids)
+        if len(members) == 1:  # a run alone keeps the thresholds it was tuned with (a calibrated
+            th = members[0]["thresholds"]  # run tuned them on its own mapped grid)
+        else:
+            val_frames = np.mean([m["val_frames"] for m in members], axis=0)
+            tuned = tune_thresholds(splits["validation"].frames, val_frames, codebook.frame_ids)
+            th = np.array([tuned[f] for f in codebook.frame_ids])
         frames = np.mean([m[prefix + "frames"] for m in members], axis=0)
-        decided = (frames >= np.array([th[f] for f in codebook.frame_ids])).astype(int)
+        decided = (frames >= th).astype(int)
         stance = {t: np.mean([m[f"{prefix}stance_{t}"] for m in members], axis=0).argmax(1)
                   for t in codebook.target_ids}
         m = evaluate_arrays(codebook, data.frames, decided, data.stance, stance, prefix="")

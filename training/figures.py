@@ -12,7 +12,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_curve  # noqa: E402
 
 from labels.codebook import Codebook  # noqa: E402
-from training.thresholds import threshold_curve  # noqa: E402
+from training.thresholds import GRID, threshold_curve  # noqa: E402
 
 
 def _matrix(ax, cm: np.ndarray, labels: list[str], title: str) -> None:
@@ -60,10 +60,11 @@ def pr_figure(codebook: Codebook, frames_true: np.ndarray, frame_scores: np.ndar
 
 
 def threshold_figure(codebook: Codebook, frames_true: np.ndarray, frame_scores: np.ndarray,
-                     thresholds: dict[str, float]) -> Figure:
+                     thresholds: dict[str, float], grid: np.ndarray = GRID) -> Figure:
+    """F1 over the thresholds the tuning tried (``grid``, default the fixed one), the chosen ones dotted."""
     fig, ax = plt.subplots(figsize=(5, 4))
     for k, f in enumerate(codebook.frame_ids):
-        curve = threshold_curve(frames_true[:, k], frame_scores[:, k])
+        curve = threshold_curve(frames_true[:, k], frame_scores[:, k], grid)
         line, = ax.plot([c[0] for c in curve], [c[1] for c in curve], label=f)
         ax.axvline(thresholds.get(f, 0.5), color=line.get_color(), linestyle=":")
     ax.set_xlabel("decision threshold")

@@ -145,7 +145,8 @@ def log_evaluation(predictor: Predictor, data: Loaded, val_scores: Scores, test_
         mlflow.log_figure(fig, f"figures/precision_recall_{split}.png")
         plt.close(fig)
         mlflow.log_text(_report(codebook, d, predictor, s), f"reports/classification_report_{split}.txt")
-    fig = figures.threshold_figure(codebook, data.validation.frames, val_scores.frames, predictor.thresholds)
+    fig = figures.threshold_figure(codebook, data.validation.frames, val_scores.frames, predictor.thresholds,
+                                   predictor.classifier.threshold_grid())
     mlflow.log_figure(fig, "figures/thresholds_validation.png")
     plt.close(fig)
 

@@ -119,10 +119,12 @@ def test_stance_feature_options_train_and_round_trip(pooling, product, splits, c
         assert np.allclose(again.stance[t], scores.stance[t], atol=1e-5)
 
 
-def test_frozen_layers_stay_fixed_and_the_rest_trains(splits, codebook):
+@pytest.mark.parametrize("cache_frozen", [True, False])
+def test_frozen_layers_stay_fixed_and_the_rest_trains(cache_frozen, splits, codebook):
     import torch
 
-    cfg = build_config(tiny_overrides(model={"freeze_layers": 1}, train={"linear_probe_init": False}))
+    cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
+                                      train={"linear_probe_init": False, "cache_frozen": cache_frozen}))
     clf = family_class("finetune")(codebook, cfg)
     before = {k: v.clone() for k, v in clf.model.state_dict().items()}
     clf.fit(splits["train"], splits["validation"])
@@ -131,6 +133,45 @@ def test_frozen_layers_stay_fixed_and_the_rest_trains(splits, codebook):
     assert not any(k.startswith(("encoder.embeddings.", "encoder.encoder.layer.0.")) for k in changed)
     assert any(k.startswith("encoder.encoder.layer.1.") for k in changed)
     assert any(k.startswith("stance_head.") for k in changed)
+
+
+def test_stored_frozen_states_give_the_whole_encoders_output(splits, codebook):
+    import torch
+
+    cfg = build_config(tiny_overrides(model={"freeze_layers": 1}))
+    clf = family_class("finetune")(codebook, cfg)
+    texts = splits["test"].texts[:6]
+    items = clf._encode(texts)
+    assert len({len(x["input_ids"]) for x in items}) > 1  # the batch is padded
+    idx = list(range(len(items)))
+    clf.model.eval()
+    with torch.no_grad():
+        whole = clf.model.features(clf._batch(items, idx))
+        states = clf._frozen_states(items, 1, batch_size=4)  # other batches: other padding
+        stored = clf.model.features(clf._batch(items, idx, states), from_layer=1)
+    for a, b in zip(whole, stored, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_training_from_stored_states_matches_the_whole_encoder_without_dropout(splits, codebook):
+    """Storing the frozen layers' output changes one thing: those layers' dropout. With dropout
+    off, training from the stored states ends in the same weights as running the whole encoder."""
+    import torch
+
+    trained = []
+    for cache_frozen in (True, False):
+        cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
+                                          train={"max_steps": 3, "batch_size": 4, "cache_frozen": cache_frozen}))
+        clf = family_class("finetune")(codebook, cfg)
+        for m in clf.model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        start = {k: v.clone() for k, v in clf.model.state_dict().items()}
+        clf.fit(splits["train"], splits["validation"])
+        trained.append(clf.model.state_dict())
+    assert any(not torch.equal(start[k], v) for k, v in trained[0].items() if k.startswith("encoder.encoder.layer.1."))
+    for name, value in trained[0].items():
+        assert torch.allclose(value, trained[1][name], atol=1e-5), name
 
 
 def test_cuda_requested_without_a_device_fails_naming_it(splits, codebook):

@@ -58,6 +58,18 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(-2) / m.sum(-2).clamp(min=1.0)
 
 
+def run_layers(hidden: torch.Tensor, attention_mask: torch.Tensor, layers: Sequence[torch.nn.Module]) -> torch.Tensor:
+    """Run encoder ``layers`` over hidden states (B, L, H) with the padding ``attention_mask`` (B, L).
+
+    The mask is the additive (B, 1, 1, L) form that every attention implementation of BERT layers
+    accepts; ``tests/training/test_models.py`` checks the result equals the whole encoder's."""
+    mask = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    for layer in layers:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out  # transformers 4 returns a tuple
+    return hidden
+
+
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
     """Indices grouped into batches of similar length (longest first), so padding stays small."""
     order = np.argsort(-np.asarray(lengths), kind="stable")

@@ -44,6 +44,7 @@ from training.models.encoder import (
     load_encoder,
     mean_pool,
     quantize_linear_int8,
+    run_layers,
     set_threads,
     target_texts,
 )
@@ -74,6 +75,8 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
+        # noise on stored frozen-layer states in training, in place of the frozen layers' own dropout
+        self.state_dropout = nn.Dropout(getattr(encoder.config, "hidden_dropout_prob", 0.1))
         self.frame_head = nn.Linear(hidden, n_frames)
         self.target_query: nn.Linear | None = None
         if stance_pooling == "attention":
@@ -89,10 +92,17 @@ class MultiTaskModel(nn.Module):
         # models saved before calibration existed load without them and keep 1.0
         self.register_buffer("temperature", torch.ones(2))
 
-    def features(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(passage features (B, H), per-target stance features (B, T, k*H), k set by the stance options)."""
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              token_type_ids=batch["token_type_ids"]).last_hidden_state
+    def features(self, batch: dict[str, torch.Tensor], from_layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(passage features (B, H), per-target stance features (B, T, k*H), k set by the stance options).
+
+        With ``from_layer`` > 0, ``batch["hidden"]`` holds the output of the encoder's lowest
+        ``from_layer`` layers (see ``FinetuneClassifier._frozen_states``) and only the layers above run."""
+        if from_layer:
+            hidden = run_layers(self.state_dropout(batch["hidden"]), batch["attention_mask"],
+                                self.encoder.encoder.layer[from_layer:])
+        else:
+            hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  token_type_ids=batch["token_type_ids"]).last_hidden_state
         passage = mean_pool(hidden, batch["passage_mask"])
         targets = mean_pool(hidden.unsqueeze(1), batch["target_masks"])  # (B, T, H)
         parts = [targets, passage.unsqueeze(1).expand_as(targets)]
@@ -104,8 +114,8 @@ class MultiTaskModel(nn.Module):
             parts += [targets * v for v in parts[1:]]
         return passage, torch.cat(parts, dim=-1)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        passage, pair = self.features(batch)
+    def forward(self, batch: dict[str, torch.Tensor], from_layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        passage, pair = self.features(batch, from_layer)
         frames, stance = self.frame_head(self.dropout(passage)), self.stance_head(self.dropout(pair))
         return frames / self.temperature[0], stance / self.temperature[1]
 
@@ -180,6 +190,33 @@ class FinetuneClassifier(Classifier):
                  "passage_mask": passage, "target_masks": targets}
         return {k: v.to(self.device) for k, v in batch.items()}
 
+    def _batch(self, items: list[dict[str, list]], idx: list[int],
+               states: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The collated batch of ``items[idx]``; with ``states``, also ``hidden``: their stored
+        frozen-layer states, zero-padded (padding is masked out of attention and pooling)."""
+        batch = self._collate([items[i] for i in idx])
+        if states is not None:
+            hidden = states[idx[0]].new_zeros((len(idx), batch["input_ids"].shape[1], states[idx[0]].shape[-1]))
+            for row, i in enumerate(idx):
+                hidden[row, :states[i].shape[0]] = states[i]
+            batch["hidden"] = hidden
+        return batch
+
+    @torch.no_grad()
+    def _frozen_states(self, items: list[dict[str, list]], n_layers: int, batch_size: int = 32) -> list[torch.Tensor]:
+        """Each item's hidden states after the embeddings and the lowest ``n_layers`` encoder layers,
+        unpadded, computed once in eval mode (so without those layers' dropout). Frozen layers give
+        the same output every epoch, so training runs only the layers it updates."""
+        encoder = self.model.encoder.eval()
+        out: list[torch.Tensor] = [torch.empty(0)] * len(items)
+        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
+            batch = self._collate([items[i] for i in idx])
+            hidden = encoder.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+            hidden = run_layers(hidden, batch["attention_mask"], encoder.encoder.layer[:n_layers])
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, :len(items[i]["input_ids"])].clone()
+        return out
+
     # -- training -------------------------------------------------------------------------
     def _batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
         """Shuffled batches whose members have similar lengths (less padding, same randomness)."""
@@ -216,10 +253,12 @@ class FinetuneClassifier(Classifier):
         bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight).to(self.device)
         ce = nn.CrossEntropyLoss(weight=ce_weight, label_smoothing=cfg.label_smoothing).to(self.device)
 
+        frozen = min(self.config.model.freeze_layers, len(self.model.encoder.encoder.layer))
+        from_layer = frozen if cfg.cache_frozen else 0
+        states = self._frozen_states(items, from_layer) if from_layer else None
         if cfg.linear_probe_init:
-            self._linear_probe(items, train.frames, stance_y)
+            self._linear_probe(items, train.frames, stance_y, states, from_layer)
 
-        frozen = self.config.model.freeze_layers
         # Freezing the embeddings with the lowest layers stops backpropagation at the first
         # trainable layer, which is what makes a frozen layer cheaper, not only fixed.
         for p in self.model.encoder.embeddings.parameters():
@@ -248,7 +287,7 @@ class FinetuneClassifier(Classifier):
             for idx in self._batches(lengths, rng):
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
-                frame_logits, stance_logits = self.model(self._collate([items[i] for i in idx]))
+                frame_logits, stance_logits = self.model(self._batch(items, idx, states), from_layer)
                 loss = bce(frame_logits, torch.from_numpy(train.frames[idx]).to(self.device))
                 y = torch.from_numpy(stance_y[idx]).to(self.device)
                 loss = loss + cfg.stance_loss_weight * ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
@@ -355,24 +394,27 @@ class FinetuneClassifier(Classifier):
         return held
 
     @torch.inference_mode()
-    def _features(self, items: list[dict[str, list]], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    def _features(self, items: list[dict[str, list]], states: list[torch.Tensor] | None = None, from_layer: int = 0,
+                  batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Head inputs of every item, in eval mode; from the stored frozen-layer ``states`` if given."""
         self.model.eval()
         hidden = self.model.frame_head.in_features
         passage = np.zeros((len(items), hidden), dtype=np.float32)
         pair = np.zeros((len(items), len(self.codebook.target_ids), self.model.stance_head.in_features),
                         dtype=np.float32)
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            p, q = self.model.features(self._collate([items[i] for i in idx]))
+            p, q = self.model.features(self._batch(items, idx, states), from_layer if states else 0)
             passage[idx], pair[idx] = p.cpu().numpy(), q.cpu().numpy()
         return passage, pair
 
-    def _linear_probe(self, items: list[dict[str, list]], frames: np.ndarray, stance_y: np.ndarray) -> None:
+    def _linear_probe(self, items: list[dict[str, list]], frames: np.ndarray, stance_y: np.ndarray,
+                      states: list[torch.Tensor] | None = None, from_layer: int = 0) -> None:
         """Start both heads from logistic regressions fitted on the frozen encoder's features."""
         from sklearn.linear_model import LogisticRegression
 
         seed = self.config.train.seed
         balanced = "balanced" if self.config.train.class_weighting else None
-        passage, pair = self._features(items)
+        passage, pair = self._features(items, states, from_layer)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             w, b = self.model.frame_head.weight.data, self.model.frame_head.bias.data

@@ -108,7 +108,8 @@ class TrainConfig:
 
     epochs: int = 7
     """Maximum epochs (fine-tuning); early stopping may end sooner. The search chose 8 on the
-    1,930-passage corpus; 7 keeps the 2,530-passage corpus well inside the 10-minute CPU budget."""
+    1,930-passage corpus; 7 kept the 2,530-passage corpus inside the 10-minute CPU budget, and with
+    ``cache_frozen`` the 2,950-passage one (555 s wall, best epoch 7, experiments/benchmarks/TRAINING.md)."""
     max_steps: int = 0
     """If > 0, stop after this many optimiser steps (smoke tests)."""
     batch_size: int = 16
@@ -146,8 +147,10 @@ class TrainConfig:
     """Fine-tuning with frozen layers: run the embeddings and the frozen layers once over the
     training split (in eval mode, so without their dropout), keep their output, and train from it,
     so each step runs only the layers it updates (a fifth less time per step with two of six layers
-    frozen). False runs the whole encoder every step, with dropout in the frozen layers too: the
-    behaviour before, under which stages 1-6 of experiments/search ran. The kept states take about
+    frozen). Dropout at the encoder's hidden rate is applied to the stored states in training, in
+    place of the frozen layers' own (without it, validation stance fell by 0.05 in one run). False
+    runs the whole encoder every step, with dropout in the frozen layers too: the behaviour before,
+    under which stages 1-6 of experiments/search ran. The kept states take about
     ``passages x tokens x hidden x 4`` bytes (about 220 MB for the corpus's 1,772 training passages)."""
     calibrate: bool = True
     """After fine-tuning, fit one temperature for the frame logits and one for the stance logits on

@@ -26,6 +26,10 @@ class TaskData:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def stance_matrix(self, targets: list[str]) -> np.ndarray:
+        """(n, len(targets)) stance class indices, one column per target in the given order."""
+        return np.stack([self.stance[t] for t in targets], axis=1)
+
 
 def to_task_data(ds: Dataset, codebook: Codebook) -> TaskData:
     """Encode a split with the codebook's label order; raise ``ValueError`` on unknown labels."""

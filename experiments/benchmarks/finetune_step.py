@@ -39,18 +39,13 @@ def main() -> int:
     config = build_config({})
     data = load(config)
     clf = FinetuneClassifier(load_codebook(config.data.codebook), config)
-    frozen = config.model.freeze_layers
+    frozen = clf.freeze()
     items = clf._encode(data.train.texts)
     start = time.perf_counter()
     states = clf._frozen_states(items, frozen)
     states_s = time.perf_counter() - start
     states_mb = sum(s.numel() * s.element_size() for s in states) / 2**20
 
-    for p in clf.model.encoder.embeddings.parameters():
-        p.requires_grad = False
-    for i, layer in enumerate(clf.model.encoder.encoder.layer):
-        for p in layer.parameters():
-            p.requires_grad = i >= frozen
     initial = copy.deepcopy(clf.model.state_dict())
     rng = np.random.default_rng(0)
     batches = clf._batches([len(x["input_ids"]) for x in items], rng)[: args.steps]

@@ -241,7 +241,7 @@ class FinetuneClassifier(Classifier):
         self.model.to(self.device)
         rng = np.random.default_rng(cfg.seed)
         items = self._encode(train.texts)
-        stance_y = np.stack([train.stance[t] for t in targets], axis=1)  # (n, T)
+        stance_y = train.stance_matrix(targets)
 
         n_labels = len(self.codebook.stance_labels)
         if cfg.class_weighting:
@@ -253,19 +253,12 @@ class FinetuneClassifier(Classifier):
         bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight).to(self.device)
         ce = nn.CrossEntropyLoss(weight=ce_weight, label_smoothing=cfg.label_smoothing).to(self.device)
 
-        frozen = min(self.config.model.freeze_layers, len(self.model.encoder.encoder.layer))
+        frozen = self.freeze()
         from_layer = frozen if cfg.cache_frozen else 0
         states = self._frozen_states(items, from_layer) if from_layer else None
         if cfg.linear_probe_init:
             self._linear_probe(items, train.frames, stance_y, states, from_layer)
 
-        # Freezing the embeddings with the lowest layers stops backpropagation at the first
-        # trainable layer, which is what makes a frozen layer cheaper, not only fixed.
-        for p in self.model.encoder.embeddings.parameters():
-            p.requires_grad = frozen == 0
-        for i, layer in enumerate(self.model.encoder.encoder.layer):
-            for p in layer.parameters():
-                p.requires_grad = i >= frozen
         optim = torch.optim.AdamW(self.param_groups(), weight_decay=cfg.weight_decay)
         trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
         ema = {n: p.detach().clone() for n, p in trainable.items()} if cfg.ema_decay else None
@@ -348,7 +341,7 @@ class FinetuneClassifier(Classifier):
         for idx, f, s in self._forward(validation.texts):
             frame_logits[idx], stance_logits[idx] = f.float().cpu(), s.float().cpu()
         frame_y = torch.from_numpy(validation.frames).float()
-        stance_y = torch.from_numpy(np.stack([validation.stance[t] for t in self.codebook.target_ids], axis=1)).long()
+        stance_y = torch.from_numpy(validation.stance_matrix(self.codebook.target_ids)).long()
         grid = torch.exp(torch.linspace(np.log(0.2), np.log(20.0), 241))  # 2% steps
 
         def best(loss) -> float:
@@ -367,6 +360,20 @@ class FinetuneClassifier(Classifier):
         grid = super().threshold_grid()
         t = float(self.model.temperature[0])
         return grid if t == 1.0 else temper(grid, t)
+
+    def freeze(self) -> int:
+        """Freeze the embeddings and the lowest ``model.freeze_layers`` encoder layers (none if 0),
+        leave the rest trainable, and return how many layers are frozen. Freezing the embeddings
+        with the lowest layers stops backpropagation at the first trainable layer, which is what
+        makes a frozen layer cheaper, not only fixed."""
+        layers = self.model.encoder.encoder.layer
+        frozen = min(self.config.model.freeze_layers, len(layers))
+        for p in self.model.encoder.embeddings.parameters():
+            p.requires_grad = frozen == 0
+        for i, layer in enumerate(layers):
+            for p in layer.parameters():
+                p.requires_grad = i >= frozen
+        return frozen
 
     def param_groups(self) -> list[dict]:
         """Optimiser groups of the trainable parameters: encoder layer i of n at

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
                                                            "several run at once)")
     inference_workers: int = Field(2, ge=1, le=64, description="Batches run at once, each in its own thread")
     int8: bool = Field(True, description="Quantise the encoder to int8 at load when the model's own training-time "
-                                         "check allows it (faster; scores move slightly)")
+                                         "check allows it (faster; scores, and 1-3% of decisions, then "
+                                         "depend on the passages batched together)")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
     retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")

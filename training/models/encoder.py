@@ -91,8 +91,10 @@ def quantize_linear_int8(module: torch.nn.Module) -> torch.nn.Module:
 
     Weights are quantised per output channel; each layer's feed-forward output projection stays
     fp32 (its inputs, after GELU, have the outliers that cost the most accuracy when quantised:
-    quantising it too lost 0.02-0.03 macro-F1 on the test split). Activations are quantised per
-    batch, so a passage's scores can move in the 4th decimal with the passages batched beside it.
+    quantising it too lost 0.02-0.03 macro-F1 on the test split). Activations are quantised with one
+    scale per batch, so a passage's scores depend on the passages batched beside it: on the default
+    model's test split, typically by 0.003 but by up to 0.5, enough to change 1-3% of
+    decisions (experiments/benchmarks/int8_batching.py).
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 

@@ -11,19 +11,31 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from labels.codebook import Codebook
 
 DEFAULT_DATA_DIR = Path(__file__).with_name("data")
-KINDS = ("wire", "quotes", "analysis", "oped", "headline")
+KINDS = ("wire", "quotes", "analysis", "oped", "headline", "liveblog", "caption")
 REQUIRED = ("id", "article_id", "kind", "date", "text", "frames", "stance", "notes")
-MIN_WORDS, MAX_WORDS = 30, 130
+MIN_WORDS, MAX_WORDS = 8, 130
 DATE_RANGE = (date(2014, 1, 1), date(2025, 12, 31))
-# Two passages sharing a run of this many words (quotations aside) are near-duplicates.
+# Two passages of different articles sharing a run of this many words (quotations aside) are
+# near-duplicates. Within one article a shared run is allowed: minimal pairs (a passage edited to
+# flip or remove its stance) live in one article, so the split never separates them.
 NEAR_DUP_RUN = 12
 
+# Two passages of different splits sharing a run of this many content words are near-duplicates.
+NEAR_DUP_CONTENT_RUN = 8
+STOPWORDS = frozenset("""
+a an the and or but nor so yet of to in on at by for from with without into onto over under about
+as than then that this these those there here it its it's is are was were be been being am do does
+did done has have had having will would shall should can could may might must not no any some all
+each every he she they them their his her him we our us you your i me my who whom whose which what
+when where why how also too very just only even still both either neither said says say told tells
+""".split())
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201d]*[\"\u201d]")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -164,16 +176,24 @@ def read_file(path: Path, codebook: Codebook) -> tuple[list[Passage], list[Probl
     return passages, problems
 
 
-def find_near_duplicates(passages: list[Passage], run: int = NEAR_DUP_RUN) -> list[tuple[Passage, Passage, str]]:
-    """Pairs of passages sharing ``run`` consecutive words outside quotations, with the shared run."""
+def content_words(text: str) -> list[str]:
+    """``words_outside_quotes`` without function words: what is left when a sentence is lightly
+    reworded (articles, auxiliaries and connectives swapped) still matches."""
+    return [w for w in words_outside_quotes(text) if w not in STOPWORDS]
+
+
+def find_near_duplicates(passages: list[Passage], run: int = NEAR_DUP_RUN,
+                         words: Callable[[str], list[str]] = words_outside_quotes) -> list[tuple[Passage, Passage, str]]:
+    """Pairs of passages of different articles sharing ``run`` consecutive ``words`` (by default the
+    words outside quotations), with the shared run."""
     first_seen: dict[str, Passage] = {}
     pairs: dict[tuple[str, str], tuple[Passage, Passage, str]] = {}
     for p in passages:
-        w = words_outside_quotes(p.text)
+        w = words(p.text)
         for i in range(len(w) - run + 1):
             key = " ".join(w[i:i + run])
             other = first_seen.setdefault(key, p)
-            if other.id != p.id and (other.id, p.id) not in pairs:
+            if other.article_id != p.article_id and (other.id, p.id) not in pairs:
                 pairs[(other.id, p.id)] = (other, p, key)
     return list(pairs.values())
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from labels.codebook import Codebook
-from labels.corpus import Passage, Problem, find_near_duplicates
+from labels.corpus import NEAR_DUP_CONTENT_RUN, Passage, Problem, content_words, find_near_duplicates
 
 SPLITS = ("train", "validation", "test")
 
@@ -26,6 +27,9 @@ class SplitConfig:
     validation: float = 0.15
     test: float = 0.15
     seed: int = 13
+    holdout_group: str | None = None
+    """If set, every article of this source group (see ``source_group``) goes to test and no other
+    article does: train and validation share the others in their own proportions."""
 
     def __post_init__(self) -> None:
         fractions = (self.train, self.validation, self.test)
@@ -34,6 +38,13 @@ class SplitConfig:
 
     def fractions(self) -> dict[str, float]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def source_group(article_id: str) -> str:
+    """The source group of an article: the letters its id starts with (``s`` for ``s3-a012``), one
+    per round of writing briefs, so a group shares writers, registers and stock arguments."""
+    m = re.match(r"[a-z]+", article_id)
+    return m.group(0) if m else ""
 
 
 def _strata(p: Passage) -> list[str]:
@@ -67,6 +78,21 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
         return hashlib.sha256(f"{config.seed}:{article_id}".encode()).hexdigest()
 
     assignment: dict[str, str] = {}
+    choices = SPLITS
+    if config.holdout_group is not None:
+        held = {a for a in by_article if source_group(a) == config.holdout_group}
+        if not held:
+            raise ValueError(f"no article belongs to source group {config.holdout_group!r}")
+        assignment = {a: "test" for a in held}
+        passages = [p for p in passages if p.article_id not in held]
+        by_article = {a: ps for a, ps in by_article.items() if a not in held}
+        rest = config.train + config.validation
+        fractions = {"train": config.train / rest, "validation": config.validation / rest, "test": 0.0}
+        choices = ("train", "validation")
+        totals = Counter()
+        for p in passages:
+            totals.update(_strata(p))
+        n_total = max(len(passages), 1)
     for article_id in sorted(by_article, key=order):
         members = by_article[article_id]
         counts: Counter[str] = Counter()
@@ -80,7 +106,7 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
             size_need = len(members) * (fractions[split] * n_total - sizes[split]) / n_total  # noqa: B023
             return label_need + 2.0 * size_need
 
-        best = max(SPLITS, key=lambda s: (score(s), -SPLITS.index(s)))
+        best = max(choices, key=lambda s: (score(s), -SPLITS.index(s)))
         assignment[article_id] = best
         current[best].update(counts)
         sizes[best] += len(members)
@@ -97,7 +123,8 @@ def split_passages(passages: Sequence[Passage], config: SplitConfig | None = Non
 
 
 def check_leakage(splits: Mapping[str, Sequence[Passage]]) -> list[Problem]:
-    """Problems if an article, a text or a near-duplicate text appears in two splits."""
+    """Problems if an article, a text or a near-duplicate text appears in two splits: a shared run of
+    ``NEAR_DUP_RUN`` words, or of ``NEAR_DUP_CONTENT_RUN`` content words (light rewording)."""
     problems: list[Problem] = []
     owner: dict[str, str] = {}
     for split, items in splits.items():
@@ -108,8 +135,11 @@ def check_leakage(splits: Mapping[str, Sequence[Passage]]) -> list[Problem]:
                                         f"article {p.article_id!r} is in both {prev} and {split}"))
     split_of = {p.id: s for s, items in splits.items() for p in items}
     everything = [p for items in splits.values() for p in items]
-    for a, b, shared in find_near_duplicates(everything):
-        if split_of[a.id] != split_of[b.id]:
+    found = find_near_duplicates(everything) + find_near_duplicates(everything, NEAR_DUP_CONTENT_RUN, content_words)
+    seen: set[tuple[str, str]] = set()
+    for a, b, shared in found:
+        if split_of[a.id] != split_of[b.id] and (a.id, b.id) not in seen:
+            seen.add((a.id, b.id))
             problems.append(Problem(b.file, b.line, "split-leakage",
                                     f"{b.id} ({split_of[b.id]}) repeats text of {a.id} ({split_of[a.id]}): '{shared}'"))
     return problems

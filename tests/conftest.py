@@ -19,6 +19,7 @@ from labels.codebook import Codebook, load_codebook  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CORPUS = FIXTURES / "corpus"
+TINY_REALDEV = FIXTURES / "realdev.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 def tiny_overrides(**extra: dict) -> dict:
     """Overrides for a fast fine-tune: a tiny random BERT, 2 steps, the tiny corpus."""
     base = {
-        "data": {"data_dir": str(TINY_CORPUS)},
+        "data": {"data_dir": str(TINY_CORPUS), "realdev": str(TINY_REALDEV)},
         "model": {"family": "finetune", "base_model": "tiny", "max_length": 64},
         "train": {"epochs": 1, "max_steps": 2, "batch_size": 8, "torch_threads": 1},
         "tracking": {"experiment": "tests", "log_figures": False},

@@ -28,6 +28,9 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"run {result.run_id}: val frames macro-F1 {m['val_frames_macro_f1']:.3f}, "
           f"val stance macro-F1 {m['val_stance_macro_f1']:.3f}, test frames macro-F1 "
           f"{m['test_frames_macro_f1']:.3f}, test stance macro-F1 {m['test_stance_macro_f1']:.3f}")
+    if "realdev_stance_macro_f1" in m:
+        print("realdev (real news): frames macro-F1 {:.3f} [{:.3f}, {:.3f}], stance macro-F1 {:.3f} [{:.3f}, {:.3f}]"
+              .format(*(m[f"realdev_{t}_macro_f1{s}"] for t in ("frames", "stance") for s in ("", "_ci_low", "_ci_high"))))
     if result.model_version:
         print(f"registered {config.tracking.registered_model} version {result.model_version} as 'candidate'")
     return 0

@@ -50,10 +50,21 @@ class DataConfig:
     """Seed that fixes the article order of the stratified split."""
     train_fraction: float = 1.0
     """Share of the training split's articles to use (learning curves); 1.0 uses all."""
+    realdev: str = "auto"
+    """The real-news evaluation set, scored after training and logged as ``realdev_*`` metrics (never
+    trained or tuned on): ``auto`` uses ``STANCE_REALDEV`` or ``../shared/realdev/passages.jsonl``
+    beside the repository when present and logs ``realdev=absent`` otherwise; ``off`` skips it; any
+    other value is a path that must exist."""
+    holdout_group: str | None = None
+    """Cross-writer check: put every article of this source group (the corpus file's letter prefix,
+    e.g. ``s`` for ``s1..s6.jsonl``) in the test split and none in train or validation, so the test
+    measures writers and registers the model never saw."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:
             raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.holdout_group is not None and not re.fullmatch(r"[a-z]+", self.holdout_group):
+            raise ConfigError(f"data.holdout_group must be a file prefix of lower-case letters, got {self.holdout_group!r}")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,11 +32,12 @@ class TaskData:
         return np.stack([self.stance[t] for t in targets], axis=1)
 
 
-def to_task_data(ds: Dataset, codebook: Codebook) -> TaskData:
-    """Encode a split with the codebook's label order; raise ``ValueError`` on unknown labels."""
+def to_task_data(ds: Dataset | Mapping[str, list], codebook: Codebook) -> TaskData:
+    """Encode a split (a ``Dataset`` or a mapping of columns ``id``, ``text``, ``frames``, ``stance``)
+    with the codebook's label order; raise ``ValueError`` on unknown labels."""
     frame_index = {f: i for i, f in enumerate(codebook.frame_ids)}
     label_index = {s: i for i, s in enumerate(codebook.stance_labels)}
-    n = len(ds)
+    n = len(ds["id"])
     frames = np.zeros((n, len(frame_index)), dtype=np.float32)
     stance = {t: np.zeros(n, dtype=np.int64) for t in codebook.target_ids}
     for row, (pid, fr, st) in enumerate(zip(ds["id"], ds["frames"], ds["stance"], strict=True)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from training.config import ExperimentConfig
 from training.data import TaskData
-from training.metrics import evaluate_arrays
+from training.metrics import bootstrap_intervals, evaluate_arrays
 from training.models import Classifier, Scores
 from training.predictor import Predictor
 from training.thresholds import tune_thresholds
@@ -27,4 +27,14 @@ def evaluate(predictor: Predictor, data: TaskData, prefix: str, scores: Scores |
     scores = scores or predictor.scores(data.texts)
     metrics = evaluate_arrays(predictor.codebook, data.frames, predictor.decide_frames(scores.frames).astype(int),
                               data.stance, scores.stance_argmax(), prefix=prefix)
+    return metrics, scores
+
+
+def evaluate_with_interval(predictor: Predictor, data: TaskData, prefix: str,
+                           scores: Scores | None = None) -> tuple[dict[str, float], Scores]:
+    """``evaluate`` plus the 90% bootstrap interval of frames and stance macro-F1 (``*_ci_low``,
+    ``*_ci_high``)."""
+    metrics, scores = evaluate(predictor, data, prefix, scores)
+    metrics.update(bootstrap_intervals(predictor.codebook, data.frames, predictor.decide_frames(scores.frames).astype(int),
+                                       data.stance, scores.stance_argmax(), prefix))
     return metrics, scores

@@ -1,8 +1,9 @@
-"""Promotion: move the ``champion`` alias to the ``candidate`` only if it is not worse.
+"""Promotion: move the ``champion`` alias to the ``candidate`` only if it wins by
+``training.selection`` (validation and realdev, with noise bands), the rule the leaderboard ranks by.
 
-Both versions are compared on the candidate's test split. When the champion was trained on a
-different corpus (another digest), its logged figures are not comparable, so it is re-evaluated
-on the candidate's corpus first.
+Figures must be comparable: when the champion was trained on another corpus (another digest) its
+validation figures are recomputed on the candidate's validation split, and when its realdev figures
+come from another version of the real-news set (or none) they are recomputed on the candidate's.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from pathlib import Path
 
 from labels.codebook import load_codebook
 from labels.dataset import load_corpus
-from training import tracking
+from training import selection, tracking
 from training.data import to_task_data
 from training.predictor import Predictor
 
 log = logging.getLogger(__name__)
-KEYS = ("test_frames_macro_f1", "test_stance_macro_f1")
+KEYS = selection.KEYS
+REALDEV = selection.REALDEV_KEYS
+SHOWN = ("test_frames_macro_f1", "test_stance_macro_f1", *KEYS)
 
 
 @dataclass
@@ -36,27 +39,52 @@ class PromotionError(RuntimeError):
     """Nothing to promote, or the comparison could not be made."""
 
 
-def _champion_on_candidate_data(champion, corpus_digest: str) -> tuple[dict[str, float], str]:
-    """Champion metrics comparable with the candidate's; re-evaluated if the corpora differ."""
-    metrics = tracking.run_metrics(champion.run_id)
-    if champion.tags.get("corpus_digest") == corpus_digest:
-        return {k: metrics[k] for k in KEYS if k in metrics}, "logged"
+def _champion_on_candidate_data(champion, cand_tags: dict[str, str]) -> tuple[dict[str, float], str]:
+    """Champion metrics comparable with the candidate's: logged ones where the corpus and the
+    realdev set are the same, recomputed on the candidate's data where they are not."""
+    logged = tracking.run_metrics(champion.run_id)
+    same_corpus = champion.tags.get("corpus_digest") == cand_tags.get("corpus_digest")
+    cand_realdev = cand_tags.get("realdev_digest")
+    same_realdev = cand_realdev is None or champion.tags.get("realdev_digest") == cand_realdev
+    if same_corpus and same_realdev:
+        return {k: logged[k] for k in SHOWN if k in logged}, "logged"
     from training.evaluation import evaluate
+    from training.trainer import load_realdev_data
 
     codebook = load_codebook()
-    corpus = load_corpus(codebook=codebook)
-    if corpus.digest != corpus_digest:
-        raise PromotionError("the candidate was trained on another corpus than the one on disk; "
-                             "retrain before promoting")
+    out: dict[str, float] = {}
+    how = []
     with tempfile.TemporaryDirectory() as tmp:
         pdir = tracking.download_predictor(f"models:/{champion.name}/{champion.version}", Path(tmp))
         predictor = Predictor.load(pdir)
-        got, _ = evaluate(predictor, to_task_data(corpus.splits["test"], predictor.codebook), "test_")
-    return {k: got[k] for k in KEYS}, "re-evaluated on the candidate's test split"
+        if same_corpus:
+            out.update({k: logged[k] for k in SHOWN if k in logged and not k.startswith("realdev_")})
+        else:
+            corpus = load_corpus(codebook=codebook)
+            if corpus.digest != cand_tags.get("corpus_digest"):
+                raise PromotionError("the candidate was trained on another corpus than the one on disk; "
+                                     "retrain before promoting")
+            for split, prefix in (("validation", "val_"), ("test", "test_")):
+                got, _ = evaluate(predictor, to_task_data(corpus.splits[split], predictor.codebook), prefix)
+                out.update({k: v for k, v in got.items() if k in SHOWN})
+            how.append("validation and test re-evaluated on the candidate's corpus")
+        if cand_realdev is not None:
+            if same_realdev:
+                out.update({k: logged[k] for k in REALDEV if k in logged})
+            else:
+                realdev, digest = load_realdev_data("auto", predictor.codebook)
+                if realdev is None or digest != cand_realdev:
+                    raise PromotionError("the candidate's realdev set is not the one on disk (or it is absent); "
+                                         "retrain before promoting")
+                got, _ = evaluate(predictor, realdev, "realdev_")
+                out.update({k: v for k, v in got.items() if k in SHOWN})
+                how.append("realdev re-evaluated")
+    return out, "; ".join(how) or "logged"
+
 
 
 def promote(name: str, force: bool = False, reason: str | None = None) -> Promotion:
-    """Compare candidate and champion of ``name`` and move ``champion`` if the candidate is not worse.
+    """Compare candidate and champion of ``name`` and move ``champion`` if the candidate wins.
 
     With ``force`` the alias moves regardless, and ``reason`` (required) is recorded.
     Raises ``PromotionError`` if there is no candidate.
@@ -70,30 +98,35 @@ def promote(name: str, force: bool = False, reason: str | None = None) -> Promot
     champ = tracking.version_by_alias(name, tracking.CHAMPION)
     cand_v, champ_v = str(cand.version), (str(champ.version) if champ is not None else None)
     cand_all = tracking.run_metrics(cand.run_id)
-    cand_m = {k: cand_all[k] for k in KEYS if k in cand_all}
-    if len(cand_m) < len(KEYS):
-        raise PromotionError(f"candidate version {cand.version} lacks metrics {KEYS}")
+    cand_m = {k: cand_all[k] for k in SHOWN if k in cand_all}
+    missing = [k for k in selection.VAL_KEYS if k not in cand_m]
+    if missing:
+        raise PromotionError(f"candidate version {cand.version} lacks metrics {missing}")
     champ_m: dict[str, float] = {}
     how = ""
     if champ_v == cand_v:
         return Promotion(False, cand_v, champ_v, "candidate is already the champion", cand_m, cand_m)
-    if champ is not None:
-        champ_m, how = _champion_on_candidate_data(champ, cand.tags.get("corpus_digest", ""))
     if champ is None:
         ok, why = True, "no champion yet"
     else:
-        worse = [k for k in KEYS if cand_m[k] < champ_m.get(k, float("-inf"))]
-        ok = not worse
-        why = "not worse on " + ", ".join(KEYS) if ok else "worse on " + ", ".join(worse)
+        champ_m, how = _champion_on_candidate_data(champ, dict(cand.tags))
+        verdict = selection.compare(cand_m, champ_m)
+        ok, why = verdict.wins, verdict.reason
     if not ok and force:
         ok, why = True, f"forced: {reason} (otherwise: {why})"
     lines = [f"## Promotion check ({'promoted' if ok else 'rejected'})", "",
              f"| metric | candidate v{cand_v} | champion {('v' + champ_v) if champ_v else '-'} |",
              "|---|---:|---:|"]
-    for k in KEYS:
-        other = f"{champ_m[k]:.4f}" if k in champ_m else "-"
-        lines.append(f"| {k} | {cand_m[k]:.4f} | {other} |")
-    lines += ["", f"Decision: {why}." + (f" Champion figures: {how}." if how else "")]
+    for k in SHOWN:
+        if k in cand_m or k in champ_m:
+            mine = f"{cand_m[k]:.4f}" if k in cand_m else "-"
+            other = f"{champ_m[k]:.4f}" if k in champ_m else "-"
+            lines.append(f"| {k} | {mine} | {other} |")
+    lines.append(f"| selection score | {selection.score(cand_m):.4f} | "
+                 + (f"{selection.score(champ_m):.4f} |" if champ_m else "- |"))
+    lines += ["", f"Decision: {why}." + (f" Champion figures: {how}." if how else ""),
+              f"Rule: `training/selection.py` (realdev stance noise band {selection.REALDEV_NOISE}, "
+              f"validation noise band {selection.VAL_NOISE})."]
     tags = {"promotion.decision": "promoted" if ok else "rejected", "promotion.reason": why,
             "promotion.champion_before": champ_v or "none",
             **{f"promotion.candidate.{k}": f"{v:.4f}" for k, v in cand_m.items()},

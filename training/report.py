@@ -15,7 +15,7 @@ import mlflow  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
 from labels.codebook import Codebook, load_codebook  # noqa: E402
-from training import tracking  # noqa: E402
+from training import selection, tracking  # noqa: E402
 
 # the parameters that distinguish runs of each family (others are defaults the family ignores)
 KEY_PARAMS = {
@@ -41,30 +41,47 @@ def fetch_runs(experiment: str, corpus_digest: str | None = None) -> list[Any]:
             and (corpus_digest is None or r.data.tags.get("corpus_digest") == corpus_digest)]
 
 
-def _selection(run: Any) -> float:
-    """Validation score used to rank runs (choosing by test figures would leak the test split)."""
-    m = run.data.metrics
-    return (m.get("val_frames_macro_f1", 0.0) + m.get("val_stance_macro_f1", 0.0)) / 2
+def champion_run_id(name: str = "stance-framing") -> str | None:
+    """The run id behind the registered model's ``champion`` alias, or None."""
+    v = tracking.version_by_alias(name, tracking.CHAMPION)
+    return v.run_id if v is not None else None
 
 
-def leaderboard(runs: list[Any], codebook: Codebook) -> str:
-    """Markdown table ranked by the validation selection score; the figures are on the test split."""
-    frames = codebook.frame_ids
+def ranked(runs: list[Any], champion_run: str | None = None) -> list[tuple[Any, list[str]]]:
+    """Runs best first by ``training.selection`` (the promotion rule) against the champion's run
+    when it is among them, each with its gate failures."""
+    ids = [r.info.run_id for r in runs]
+    champion = ids.index(champion_run) if champion_run in ids else None
+    return [(runs[i], failed) for i, failed in selection.rank([r.data.metrics for r in runs], champion)]
+
+
+def _fmt(m: dict[str, float], key: str, interval: bool = False) -> str:
+    if key not in m:
+        return "-"
+    if interval and f"{key}_ci_low" in m:
+        return f"{m[key]:.3f} [{m[key + '_ci_low']:.2f}, {m[key + '_ci_high']:.2f}]"
+    return f"{m[key]:.3f}"
+
+
+def leaderboard(runs: list[Any], codebook: Codebook, champion_run: str | None = None) -> str:
+    """Markdown table ranked by the promotion rule; validation, realdev (with its interval) and test."""
     targets = codebook.target_ids
-    head = (["run", "family", "key params", "val selection", "frames macro-F1", *[f"F1 {f}" for f in frames],
-             "stance macro-F1", *[f"F_avg {t}" for t in targets], "train time (s)"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---|" + "---:|" * (len(head) - 3)]
-    ordered = sorted(runs, key=lambda r: -_selection(r))
-    for r in ordered:
+    head = (["rank", "run", "family", "key params", "selection", "val frames / stance",
+             "realdev frames", "realdev stance", *[f"realdev F_avg {t}" for t in targets],
+             "test frames / stance", "train time (s)", "gate"])
+    lines = ["| " + " | ".join(head) + " |", "|---:|---|---|---|" + "---:|" * (len(head) - 5) + "---|"]
+    for n, (r, failed) in enumerate(ranked(runs, champion_run), start=1):
         m, p = r.data.metrics, r.data.params
         family = p.get("model.family", "?")
         params = ", ".join(f"{k.split('.')[1]}={p[k]}" for k in KEY_PARAMS.get(family, ())
                            if k in p and p[k] not in ("", "None"))
-        cells = [r.info.run_name, family, params, f"{_selection(r):.3f}", f"{m['test_frames_macro_f1']:.3f}",
-                 *[f"{m.get(f'test_frame_{f}_f1', float('nan')):.3f}" for f in frames],
-                 f"{m['test_stance_macro_f1']:.3f}",
-                 *[f"{m.get(f'test_stance_{t}_favg', float('nan')):.3f}" for t in targets],
-                 f"{m.get('train_wall_seconds', float('nan')):.0f}"]
+        name = r.info.run_name + (" (champion)" if r.info.run_id == champion_run else "")
+        cells = [str(n), name, family, params, f"{selection.score(m):.3f}",
+                 f"{_fmt(m, 'val_frames_macro_f1')} / {_fmt(m, 'val_stance_macro_f1')}",
+                 _fmt(m, "realdev_frames_macro_f1", True), _fmt(m, "realdev_stance_macro_f1", True),
+                 *[_fmt(m, f"realdev_stance_{t}_favg") for t in targets],
+                 f"{_fmt(m, 'test_frames_macro_f1')} / {_fmt(m, 'test_stance_macro_f1')}",
+                 f"{m.get('train_wall_seconds', float('nan')):.0f}", "; ".join(failed) or "passes"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -75,7 +92,7 @@ def per_label_chart(runs: list[Any], codebook: Codebook, path: Path, per_family:
     chosen: list[Any] = []
     for family in sorted({r.data.params.get("model.family", "?") for r in runs}):
         members = [r for r in runs if r.data.params.get("model.family", "?") == family]
-        chosen += sorted(members, key=lambda r: -_selection(r))[:per_family]
+        chosen += [r for r, _ in ranked(members)][:per_family]
     cmap = plt.get_cmap("tab10")
     fig, ax = plt.subplots(figsize=(12, 5.5))
     width = 0.8 / max(len(chosen), 1)
@@ -130,6 +147,7 @@ def write_report(experiment: str, out_dir: Path, log_run: bool = True, corpus_di
     tracking.configure()
     codebook = load_codebook()
     runs = fetch_runs(experiment, corpus_digest)
+    champion = champion_run_id()
     if not runs:
         raise ValueError(f"experiment {experiment!r} has no finished training runs to compare"
                          + (f" on corpus {corpus_digest[:12]}" if corpus_digest else ""))
@@ -140,9 +158,15 @@ def write_report(experiment: str, out_dir: Path, log_run: bool = True, corpus_di
           "<!-- generated by `python -m training compare`; do not edit by hand -->",
           f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(runs)} finished runs in "
           f"`{mlflow.get_tracking_uri().split('?')[0]}`"
-          + (f" on corpus `{corpus_digest[:16]}`" if corpus_digest else " (all corpora)") + ". Runs are ranked by the validation selection score "
-          "(mean of validation frames and stance macro-F1); all other figures are on the test split. F_avg is "
-          "the mean F1 of favor and against.", "", leaderboard(runs, codebook), "", "![per-label F1](per_label_f1.png)"]
+          + (f" on corpus `{corpus_digest[:16]}`" if corpus_digest else " (all corpora)") + ". Runs are ranked "
+          "by the promotion rule (`training/selection.py`): the selection score is the mean of validation and "
+          "realdev frames and stance macro-F1, and a run ranks below every run that passes the gates if, against "
+          f"the champion, it loses more than {selection.REALDEV_NOISE} realdev stance macro-F1 or more than "
+          f"{selection.VAL_NOISE} validation score; so a candidate ranks above the champion exactly when "
+          "`python -m training promote` would promote it. Realdev (passages rewritten from real news, never "
+          "trained or tuned on) is shown with its 90% bootstrap interval; test is the corpus's own test split. "
+          "F_avg is the mean F1 of favor and against.", "", leaderboard(runs, codebook, champion), "",
+          "![per-label F1](per_label_f1.png)"]
     if has_curve:
         md += ["", "![learning curves](learning_curves.png)"]
     path = out_dir / "leaderboard.md"

@@ -9,6 +9,7 @@ version is registered last, after every artifact is written. A run whose process
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import platform
 import tempfile
@@ -25,11 +26,12 @@ from sklearn.metrics import classification_report
 
 from labels.codebook import Codebook, load_codebook
 from labels.dataset import LoadedCorpus, load_corpus
+from labels.realdev import default_path, load_realdev
 from labels.splits import SplitConfig
 from training import figures, tracking
 from training.config import ExperimentConfig
 from training.data import TaskData, subsample_articles, to_task_data
-from training.evaluation import evaluate, tune
+from training.evaluation import evaluate, evaluate_with_interval, tune
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
 from training.models.encoder import INT8_APPLIED
@@ -49,6 +51,28 @@ class Loaded:
     train: TaskData
     validation: TaskData
     test: TaskData
+    realdev: TaskData | None = None
+    realdev_digest: str | None = None
+
+    def eval_splits(self) -> list[tuple[str, str, TaskData]]:
+        """(name, metric prefix, data) of every split a trained model is scored on."""
+        out = [("validation", "val_", self.validation), ("test", "test_", self.test)]
+        return out + ([("realdev", "realdev_", self.realdev)] if self.realdev is not None else [])
+
+
+def load_realdev_data(setting: str, codebook: Codebook) -> tuple[TaskData | None, str | None]:
+    """The real-news evaluation set as task data and its digest, per ``data.realdev``; (None, None)
+    when it is ``off``, or ``auto`` and absent. Raises ``RealdevError`` when a named file is bad."""
+    if setting == "off":
+        return None, None
+    path = default_path() if setting == "auto" else Path(setting)
+    if setting == "auto" and not path.exists():
+        log.warning("real-news evaluation set not found at %s (set STANCE_REALDEV or data.realdev); "
+                    "this run has no realdev_* metrics", path)
+        return None, None
+    rd = load_realdev(path, codebook)
+    columns = {k: [r[k] for r in rd.records] for k in ("id", "text", "frames", "stance")}
+    return to_task_data(columns, codebook), rd.digest
 
 
 @dataclass
@@ -62,15 +86,19 @@ class TrainResult:
 def load(config: ExperimentConfig) -> Loaded:
     """Phase ``load``: validate the corpus, split it and encode the splits with the codebook."""
     codebook = load_codebook(config.data.codebook)
-    corpus = load_corpus(config.data.data_dir, codebook, SplitConfig(seed=config.data.split_seed))
+    corpus = load_corpus(config.data.data_dir, codebook,
+                         SplitConfig(seed=config.data.split_seed, holdout_group=config.data.holdout_group))
     train_ds = subsample_articles(corpus.splits["train"], config.data.train_fraction, config.data.split_seed)
     if len(train_ds) == 0:
         raise ValueError("the training split is empty after subsampling; raise data.train_fraction")
+    realdev, realdev_digest = load_realdev_data(config.data.realdev, codebook)
     return Loaded(
         corpus=corpus,
         train=to_task_data(train_ds, codebook),
         validation=to_task_data(corpus.splits["validation"], codebook),
         test=to_task_data(corpus.splits["test"], codebook),
+        realdev=realdev,
+        realdev_digest=realdev_digest,
     )
 
 
@@ -98,6 +126,8 @@ def _report(codebook: Codebook, data: TaskData, predictor: Predictor, scores: Sc
     return "\n".join(parts)
 
 
+SUMMARY_KEYS = tuple(f"{split}_{task}_macro_f1" for split in ("val", "test", "realdev") for task in ("frames", "stance"))
+
 INT8_TOLERANCE = 0.01
 """Largest change in validation macro-F1 (frames or stance) that int8 serving may cost."""
 
@@ -112,7 +142,7 @@ def int8_check(predictor: Predictor, data: Loaded, metrics: dict[str, float]) ->
     if INT8_APPLIED not in twin.classifier.optimize_for_inference(int8=True):
         return None
     out: dict[str, Any] = {"tolerance": INT8_TOLERANCE}
-    for split, prefix in ((data.validation, "val_"), (data.test, "test_")):
+    for _, prefix, split in data.eval_splits():
         m, _ = evaluate(twin, split, prefix)
         for key in ("frames_macro_f1", "stance_macro_f1"):
             out[f"{prefix}{key}"] = m[prefix + key]
@@ -133,10 +163,12 @@ def requirements() -> list[str]:
     return pins
 
 
-def log_evaluation(predictor: Predictor, data: Loaded, val_scores: Scores, test_scores: Scores) -> None:
-    """Phase ``log``: figures and classification reports for validation and test."""
+def log_evaluation(predictor: Predictor, data: Loaded, scores: dict[str, Scores]) -> None:
+    """Phase ``log``: figures and classification reports for every evaluated split (``scores`` by
+    split name), and realdev's per-passage answers for error analysis."""
     codebook = predictor.codebook
-    for split, d, s in (("validation", data.validation, val_scores), ("test", data.test, test_scores)):
+    for split, _, d in data.eval_splits():
+        s = scores[split]
         pred = predictor.decide_frames(s.frames).astype(int)
         fig = figures.confusion_figure(codebook, d.frames, pred, d.stance, s.stance_argmax(), split)
         mlflow.log_figure(fig, f"figures/confusion_{split}.png")
@@ -145,10 +177,31 @@ def log_evaluation(predictor: Predictor, data: Loaded, val_scores: Scores, test_
         mlflow.log_figure(fig, f"figures/precision_recall_{split}.png")
         plt.close(fig)
         mlflow.log_text(_report(codebook, d, predictor, s), f"reports/classification_report_{split}.txt")
-    fig = figures.threshold_figure(codebook, data.validation.frames, val_scores.frames, predictor.thresholds,
+    if data.realdev is not None:
+        mlflow.log_text(answers_jsonl(predictor, data.realdev, scores["realdev"]), "reports/realdev_predictions.jsonl")
+    fig = figures.threshold_figure(codebook, data.validation.frames, scores["validation"].frames, predictor.thresholds,
                                    predictor.classifier.threshold_grid())
     mlflow.log_figure(fig, "figures/thresholds_validation.png")
     plt.close(fig)
+
+
+def answers_jsonl(predictor: Predictor, data: TaskData, scores: Scores) -> str:
+    """One JSON line per passage: text, gold and predicted frames and stance, stance class scores."""
+    codebook = predictor.codebook
+    pred = predictor.decide_frames(scores.frames).astype(int)
+    lines = []
+    for i, pid in enumerate(data.ids):
+        lines.append(json.dumps({
+            "id": pid, "text": data.texts[i],
+            "frames": [f for j, f in enumerate(codebook.frame_ids) if data.frames[i, j]],
+            "pred_frames": [f for j, f in enumerate(codebook.frame_ids) if pred[i, j]],
+            "frame_scores": {f: round(float(scores.frames[i, j]), 4) for j, f in enumerate(codebook.frame_ids)},
+            "stance": {t: codebook.stance_labels[int(data.stance[t][i])] for t in codebook.target_ids},
+            "pred_stance": {t: codebook.stance_labels[int(scores.stance[t][i].argmax())] for t in codebook.target_ids},
+            "stance_scores": {t: dict(zip(codebook.stance_labels, (round(float(x), 4) for x in scores.stance[t][i]),
+                                          strict=True)) for t in codebook.target_ids},
+        }, ensure_ascii=False))
+    return "\n".join(lines) + "\n"
 
 
 def train(config: ExperimentConfig) -> TrainResult:
@@ -186,9 +239,15 @@ def train(config: ExperimentConfig) -> TrainResult:
         thresholds, val_scores = tune(config, classifier, data.validation)
         predictor = Predictor(classifier, codebook, thresholds,
                               meta={"corpus_digest": data.corpus.digest, "run_name": run_name})
-        metrics, _ = evaluate(predictor, data.validation, "val_", val_scores)
-        test_metrics, test_scores = evaluate(predictor, data.test, "test_")
-        metrics.update(test_metrics)
+        metrics: dict[str, float] = {}
+        scores: dict[str, Scores] = {}
+        for split, prefix, d in data.eval_splits():
+            got, scores[split] = evaluate_with_interval(predictor, d, prefix, val_scores if split == "validation" else None)
+            metrics.update(got)
+        if data.realdev is not None:
+            mlflow.set_tags({"realdev_digest": data.realdev_digest, "realdev_passages": str(len(data.realdev))})
+        else:
+            mlflow.set_tag("realdev", "absent")
         metrics["fit_seconds"] = fit_seconds
         check = int8_check(predictor, data, metrics)
         if check is not None:
@@ -200,9 +259,9 @@ def train(config: ExperimentConfig) -> TrainResult:
         with tracking.writing_artifacts(), tempfile.TemporaryDirectory(prefix="predictor-") as tmp:
             mlflow.log_dict(thresholds, "model_thresholds.json")
             if config.tracking.log_figures:
-                log_evaluation(predictor, data, val_scores, test_scores)
+                log_evaluation(predictor, data, scores)
             pdir = Path(tmp) / "predictor"
-            predictor.meta["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
+            predictor.meta["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_", "realdev_"))}
             predictor.save(pdir)
             example = pd.DataFrame({"text": INPUT_EXAMPLE})
             output = predictor.predict_frame(INPUT_EXAMPLE)
@@ -213,13 +272,12 @@ def train(config: ExperimentConfig) -> TrainResult:
                               {s: len(data.corpus.splits[s]) for s in ("train", "validation", "test")})
             vtags = {"family": config.model.family, "corpus_digest": data.corpus.digest,
                      "codebook_version": codebook.version, "run_id": run.info.run_id,
-                     **{k: f"{v:.4f}" for k, v in metrics.items() if k in (
-                         "test_frames_macro_f1", "test_stance_macro_f1", "val_frames_macro_f1", "val_stance_macro_f1")}}
+                     **({"realdev_digest": data.realdev_digest} if data.realdev_digest else {}),
+                     **{k: f"{v:.4f}" for k, v in metrics.items() if k in SUMMARY_KEYS}}
             version = tracking.register(model_uri, config.tracking.registered_model, vtags, card)
             mlflow.set_tag("registered_version", version)
         mlflow.log_metric("train_wall_seconds", time.perf_counter() - started)
-    summary = {k: round(v, 4) for k, v in metrics.items() if k in (
-        "val_frames_macro_f1", "val_stance_macro_f1", "test_frames_macro_f1", "test_stance_macro_f1")}
+    summary = {k: round(v, 4) for k, v in metrics.items() if k in SUMMARY_KEYS}
     log.info("run %s finished: %s; registered version %s", run.info.run_id, summary, version)
     return TrainResult(run.info.run_id, metrics, version, model_uri)
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_duplicate_frame_id_names_file_and_line():
 
 
 @pytest.mark.parametrize("mutation, expected", [
-    (lambda t: t.replace('version: "1.0.0"', ""), "missing 'version'"),
+    (lambda t: re.sub(r'version: "[0-9.]+"', "", t), "missing 'version'"),
     (lambda t: t.replace("id: nato_protection", "id: NATO protection"), "must match"),
     (lambda t: "frames: [", "invalid YAML"),
     (lambda t: t.replace("    definition: >-\n      The passage treats security", "    note: >-\n      The passage treats security", 1), "missing or empty 'definition'"),
@@ -66,3 +67,18 @@ def test_missing_file(tmp_path):
 def test_unknown_target_lookup_names_known_targets(codebook):
     with pytest.raises(KeyError, match="nato_protection"):
         codebook.target("eu_membership")
+
+
+def test_realdev_reader_checks_labels_against_the_codebook(tmp_path, codebook):
+    from labels.realdev import RealdevError, load_realdev
+    from tests.conftest import TINY_REALDEV
+
+    rd = load_realdev(TINY_REALDEV, codebook)
+    assert len(rd) == 6 and len(rd.digest) == 64 and set(rd.records[0]) == {"id", "text", "frames", "stance"}
+    bad = tmp_path / "rd.jsonl"
+    bad.write_text(TINY_REALDEV.read_text().replace('"escalation_risk"', '"energy_coercion"') + "{not json\n")
+    with pytest.raises(RealdevError) as err:
+        load_realdev(bad, codebook)
+    assert "2 problem(s)" in str(err.value) and ":6:" in str(err.value) and ":7: invalid JSON" in str(err.value)
+    with pytest.raises(RealdevError, match="cannot read"):
+        load_realdev(tmp_path / "missing.jsonl", codebook)

@@ -63,11 +63,25 @@ def test_bad_json_missing_field_and_encoding(tmp_path, codebook, tiny_rows):
 
 def test_duplicate_ids_and_near_duplicates(tmp_path, codebook, tiny_rows):
     dup = dict(tiny_rows[1])
-    near = dict(tiny_rows[2])
+    near = _ok(tiny_rows, 2, id="x9-a001-01", article_id="x9-a001")
     near["text"] = "Officials added that " + tiny_rows[3]["text"]
+    assert near["article_id"] != tiny_rows[3]["article_id"]
     problems = _problems(tmp_path, codebook, [tiny_rows[1], dup, near, tiny_rows[3]])
     kinds = sorted(p.kind for p in problems)
     assert "duplicate-id" in kinds and "near-duplicate" in kinds
+
+
+def test_minimal_pairs_inside_one_article_are_allowed(tmp_path, codebook, tiny_rows):
+    base = tiny_rows[3]
+    flipped = _ok(tiny_rows, 3, id=base["article_id"] + "-99", text="Officials added that " + base["text"])
+    assert _problems(tmp_path, codebook, [base, flipped]) == []
+
+
+def test_short_passages_are_valid_down_to_eight_words(tmp_path, codebook, tiny_rows):
+    eight = _ok(tiny_rows, 0, kind="liveblog", text="14:05 GMT Sirens sound again across the capital.")
+    seven = _ok(tiny_rows, 1, kind="caption", text="A resident walks past a damaged school.")
+    problems = _problems(tmp_path, codebook, [eight, seven])
+    assert [(p.kind, p.line) for p in problems] == [("length", 2)]
 
 
 def test_quotations_do_not_count_as_near_duplicates(tmp_path, codebook, tiny_rows):

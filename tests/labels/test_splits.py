@@ -2,7 +2,15 @@ import pytest
 
 from labels.corpus import read_corpus
 from labels.dataset import CorpusError, load_corpus
-from labels.splits import SPLITS, SplitConfig, assign_splits, check_leakage, corpus_digest, split_passages
+from labels.splits import (
+    SPLITS,
+    SplitConfig,
+    assign_splits,
+    check_leakage,
+    corpus_digest,
+    source_group,
+    split_passages,
+)
 from tests.conftest import write_jsonl
 
 
@@ -80,3 +88,32 @@ def test_load_corpus_refuses_empty_split(tmp_path, tiny_rows, codebook):
     write_jsonl(tmp_path / "a.jsonl", one_article)
     with pytest.raises(CorpusError, match="empty-split"):
         load_corpus(tmp_path, codebook)
+
+
+def test_leakage_check_catches_a_lightly_reworded_passage(passages):
+    grouped = split_passages(passages)
+    original = grouped["train"][0]
+    # same content words, different function words: no 12-word run survives, 8 content words do
+    words = original.text.split()
+    reworded = " ".join(w if i % 3 else {"the": "a", "a": "the"}.get(w, w) for i, w in enumerate(words))
+    reworded = reworded.replace(" the ", " this ").replace(" and ", " as well as ")
+    clone = type(original)(**{**original.__dict__, "id": "zz-a001-01", "article_id": "zz-a001", "text": reworded})
+    grouped["test"].append(clone)
+    problems = check_leakage(grouped)
+    assert any(p.kind == "split-leakage" and "zz-a001-01" in p.message for p in problems)
+
+
+def test_holdout_group_puts_one_source_group_in_test(passages):
+    articles = sorted({p.article_id for p in passages})
+    moved = set(articles[::3])  # a third of the articles become source group "q"
+    passages = [type(p)(**{**p.__dict__, "article_id": "q" + p.article_id[1:], "id": "q" + p.id[1:]})
+                if p.article_id in moved else p for p in passages]
+    assert source_group("s3-a012") == "s" and {source_group(p.article_id) for p in passages} == {"p", "q"}
+    held = "q"
+    grouped = split_passages(passages, SplitConfig(holdout_group=held))
+    assert grouped["test"] and all(source_group(p.article_id) == held for p in grouped["test"])
+    rest = grouped["train"] + grouped["validation"]
+    assert rest and all(source_group(p.article_id) != held for p in rest)
+    assert grouped["train"] and grouped["validation"]
+    with pytest.raises(ValueError, match="no article belongs"):
+        assign_splits(passages, SplitConfig(holdout_group="zzz"))

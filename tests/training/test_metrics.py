@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import evaluate_arrays, frame_metrics, stance_metrics
+from training.metrics import bootstrap_intervals, evaluate_arrays, frame_metrics, stance_metrics
 from training.thresholds import f1_at, tune_thresholds
 
 
@@ -46,3 +46,27 @@ def test_thresholds_maximise_validation_f1():
     assert 0.2 < thr <= 0.3
     assert f1_at(y[:, 0], s[:, 0], thr) == 1.0
     assert tune_thresholds(np.zeros((3, 1)), np.ones((3, 1)), ["a"]) == {"a": 0.5}
+
+
+def test_bootstrap_interval_brackets_the_point_estimate_and_narrows_with_size(codebook):
+    rng = np.random.default_rng(0)
+
+    def data(n):
+        frames_true = rng.integers(0, 2, size=(n, 3))
+        frames_pred = np.where(rng.random((n, 3)) < 0.8, frames_true, 1 - frames_true)
+        stance_true = {t: rng.integers(0, 3, size=n) for t in codebook.target_ids}
+        stance_pred = {t: np.where(rng.random(n) < 0.7, y, rng.integers(0, 3, size=n)) for t, y in stance_true.items()}
+        return frames_true, frames_pred, stance_true, stance_pred
+
+    small, large = data(90), data(2000)
+    point = evaluate_arrays(codebook, *small, prefix="rd_")
+    ci = bootstrap_intervals(codebook, *small, prefix="rd_")
+    ci_large = bootstrap_intervals(codebook, *large, prefix="rd_")
+    for key in ("frames_macro_f1", "stance_macro_f1"):
+        assert ci[f"rd_{key}_ci_low"] < point[f"rd_{key}"] < ci[f"rd_{key}_ci_high"]
+        width = ci[f"rd_{key}_ci_high"] - ci[f"rd_{key}_ci_low"]
+        assert 0.02 < width < 0.3
+        assert ci_large[f"rd_{key}_ci_high"] - ci_large[f"rd_{key}_ci_low"] < width / 2
+    # perfect predictions: a degenerate interval at 1.0
+    perfect = bootstrap_intervals(codebook, small[0], small[0], small[2], small[2], prefix="")
+    assert perfect["stance_macro_f1_ci_low"] == perfect["stance_macro_f1_ci_high"] == 1.0

@@ -1,5 +1,6 @@
 """End to end on tiny data: train 2 steps, register, promote, load the pyfunc, predict; and failures."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+
+from labels.codebook import load_codebook
 
 from tests.conftest import tiny_overrides
 from training.__main__ import main as training_main
@@ -25,11 +28,21 @@ def test_train_register_promote_load_predict(sqlite_store, tmp_path):
     assert run.info.status == "FINISHED"
     # resolved params, codebook and corpus identity, git commit, per-epoch and final metrics
     assert run.data.params["model.family"] == "finetune" and run.data.params["train.max_steps"] == "2"
-    assert run.data.tags["codebook_version"] == "1.0.0" and len(run.data.tags["corpus_digest"]) == 64
+    assert run.data.tags["codebook_version"] == load_codebook().version and len(run.data.tags["corpus_digest"]) == 64
     assert "git_commit" in run.data.tags
     for key in ("val_frames_macro_f1", "test_frames_macro_f1", "test_stance_macro_f1",
-                "test_stance_nato_protection_favg", "test_frame_escalation_risk_f1", "train_loss"):
+                "test_stance_nato_protection_favg", "test_frame_escalation_risk_f1", "train_loss",
+                "realdev_frames_macro_f1", "realdev_stance_macro_f1", "realdev_stance_macro_f1_ci_low",
+                "realdev_stance_macro_f1_ci_high", "realdev_stance_nato_protection_favg"):
         assert key in run.data.metrics, key
+    m = run.data.metrics
+    assert m["realdev_stance_macro_f1_ci_low"] <= m["realdev_stance_macro_f1"] <= m["realdev_stance_macro_f1_ci_high"]
+    assert run.data.tags["realdev_passages"] == "6" and len(run.data.tags["realdev_digest"]) == 64
+    answers = [json.loads(line) for line in mlflow.artifacts.load_text(
+        f"runs:/{result.run_id}/reports/realdev_predictions.jsonl").splitlines()]
+    assert [a["id"] for a in answers] == [f"rd-test-0{i}" for i in range(1, 7)]
+    assert answers[0]["stance"]["nato_protection"] == "favor" and set(answers[0]["stance_scores"]["nato_protection"]) == {
+        "favor", "against", "neutral"}
     assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1]
     assert [m.step for m in client.get_metric_history(result.run_id, "epoch_val_frames_macro_f1")] == [1]
     assert run.data.metrics["val_frames_macro_f1"] == result.metrics["val_frames_macro_f1"]
@@ -42,6 +55,8 @@ def test_train_register_promote_load_predict(sqlite_store, tmp_path):
     mv = client.get_model_version_by_alias("stance-framing", "candidate")
     assert str(mv.version) == result.model_version
     assert "model card" in mv.description and result.metrics and "Corpus digest" in mv.description
+    assert "realdev (real news)" in mv.description and f"{m['realdev_stance_macro_f1']:.3f} [" in mv.description
+    assert mv.tags["realdev_stance_macro_f1"] == f"{m['realdev_stance_macro_f1']:.4f}"
     # promote: no champion yet -> promoted
     outcome = promote("stance-framing")
     assert outcome.promoted
@@ -61,16 +76,30 @@ def test_worse_candidate_is_not_promoted_unless_forced(sqlite_store):
     assert promote("stance-framing").promoted
     client = MlflowClient()
     second = train(build_config(tiny_overrides(train={"max_steps": 1, "seed": 7})))
-    # make the comparison deterministic: pretend the new run scored worse on frames
-    client.log_metric(second.run_id, "test_frames_macro_f1", first.metrics["test_frames_macro_f1"] - 0.1)
+    # make the comparison deterministic: pretend the new run is far better on validation but worse on
+    # realdev stance beyond the noise band, which the rule refuses whatever the score
+    for key in ("val_frames_macro_f1", "val_stance_macro_f1", "realdev_frames_macro_f1"):
+        client.log_metric(second.run_id, key, 1.0)
+    client.log_metric(second.run_id, "realdev_stance_macro_f1", first.metrics["realdev_stance_macro_f1"] - 0.05)
     outcome = promote("stance-framing")
-    assert not outcome.promoted and "worse" in outcome.reason
+    assert not outcome.promoted and "realdev stance" in outcome.reason
     assert str(client.get_model_version_by_alias("stance-framing", "champion").version) == first.model_version
     mv = client.get_model_version("stance-framing", second.model_version)
     assert mv.tags["promotion.decision"] == "rejected"
     assert "Promotion check" in mv.description and "champion" in mv.description
     with pytest.raises(PromotionError, match="--reason"):
         promote("stance-framing", force=True)
+    # the leaderboard ranks by the same rule: the refused candidate sits below the champion
+    from training.report import champion_run_id, fetch_runs, ranked
+
+    order = [r.info.run_id for r, _ in ranked(fetch_runs("tests"), champion_run_id())]
+    assert order.index(first.run_id) < order.index(second.run_id)
+    # within the band and better on the score, it wins, and ranks first
+    client.log_metric(second.run_id, "realdev_stance_macro_f1", first.metrics["realdev_stance_macro_f1"] - 0.03)
+    assert [r.info.run_id for r, _ in ranked(fetch_runs("tests"), champion_run_id())][0] == second.run_id
+    assert promote("stance-framing").promoted
+    client.set_registered_model_alias("stance-framing", "champion", first.model_version)
+    client.log_metric(second.run_id, "realdev_stance_macro_f1", first.metrics["realdev_stance_macro_f1"] - 0.05)
     forced = promote("stance-framing", force=True, reason="annotation fix")
     assert forced.promoted and "annotation fix" in forced.reason
     assert str(client.get_model_version_by_alias("stance-framing", "champion").version) == second.model_version

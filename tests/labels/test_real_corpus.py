@@ -7,7 +7,7 @@ import pytest
 
 from labels.__main__ import MIN_FRAME_SHARE, MIN_NO_FRAME_SHARE, MIN_OTHER_STATES_SHARE, MIN_STANCE_SHARE
 from labels.agreement import DEFAULT_SECOND, agreement, cohen_kappa, read_second
-from labels.corpus import read_corpus
+from labels.corpus import KINDS, MIN_WORDS, read_corpus
 from labels.splits import check_leakage, split_passages
 
 
@@ -21,7 +21,12 @@ def corpus(codebook):
 def test_size_and_articles(corpus):
     assert len(corpus) >= 1200
     assert len({p.article_id for p in corpus}) >= 180
-    assert set(Counter(p.kind for p in corpus)) == {"wire", "quotes", "analysis", "oped", "headline"}
+    assert set(Counter(p.kind for p in corpus)) == set(KINDS)
+
+
+def test_realistic_mix_of_lengths(corpus):
+    words = [len(p.text.split()) for p in corpus]
+    assert min(words) >= MIN_WORDS and sum(w < 30 for w in words) / len(words) >= 0.08
 
 
 def test_balance(corpus, codebook):

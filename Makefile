@@ -18,7 +18,7 @@ validate: setup
 train: validate
 	$(PY) -m training train $(CONFIG)
 
-# exit 3 means "candidate worse, champion kept": not an error for the workflow
+# exit 3 means "candidate lost by the selection rule, champion kept": not an error for the workflow
 promote: setup
 	$(PY) -m training promote || [ $$? -eq 3 ]
 
@@ -45,7 +45,7 @@ sweep: validate
 report: setup
 	$(PY) -m training compare --experiment stance-framing --out experiments/reports
 
-# Retrain after new annotations: validate, train, promote only if not worse, tell the service to reload.
+# Retrain after new annotations: validate, train, promote only if the candidate wins by the selection rule, tell the service to reload.
 retrain: setup
 	bash scripts/retrain.sh $(CONFIG)
 

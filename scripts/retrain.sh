@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The retraining workflow: validate the corpus, train the config, promote the new version only if
-# it is not worse than the champion, then ask a running service to reload the champion.
+# it wins against the champion by the selection rule (training/selection.py: validation and
+# realdev, with noise bands), then ask a running service to reload the champion.
 #   STANCE_SERVICE_URL (default http://127.0.0.1:8000) and STANCE_ADMIN_TOKEN select the service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ $PY -m training promote
 status=$?
 set -e
 if [ "$status" -eq 3 ]; then
-  echo "==> the candidate is worse than the champion: champion kept, nothing to reload"
+  echo "==> the candidate lost to the champion by the selection rule: champion kept, nothing to reload"
   exit 0
 elif [ "$status" -ne 0 ]; then
   exit "$status"

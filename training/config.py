@@ -89,12 +89,17 @@ class ModelConfig:
     linear head on [target; passage] adds the passage's evidence the same way for every target,
     so it cannot flip with the target (the same hawkish passage is *favor* for one target and
     *against* for another); the product term lets the target modulate that evidence."""
-    freeze_layers: int = 2
+    freeze_layers: int = 3
     """Number of bottom encoder layers kept frozen during fine-tuning; any freezing also freezes the
-    embeddings. Two frozen layers cut the backward pass by a third, which pays for the epochs a
-    small corpus needs within the CPU budget (experiments/search/README.md)."""
+    embeddings. With ``train.cache_frozen`` their output is computed once, so each frozen layer
+    takes a layer's forward and backward pass out of every step (docs/decisions.md)."""
     dropout: float = 0.1
     """Dropout before the classification heads."""
+    tfidf_blend: float = 0.5
+    """Fine-tuning: weight of a TF-IDF model's probabilities averaged into the fine-tuned model's
+    frame and stance scores (0 turns it off). The TF-IDF model is trained on the same split beside
+    the encoder, saved inside the model and applied wherever the model predicts; its errors are
+    not the encoder's, so the average is better than either (docs/decisions.md)."""
     tfidf_max_features: int = 50000
     """Vocabulary cap of the TF-IDF baseline."""
     logreg_c: float = 4.0
@@ -111,16 +116,17 @@ class ModelConfig:
             raise ConfigError("model.dropout must be in [0, 1)")
         if self.logreg_c <= 0:
             raise ConfigError("model.logreg_c must be > 0")
+        if not 0.0 <= self.tfidf_blend < 1.0:
+            raise ConfigError(f"model.tfidf_blend must be in [0, 1), got {self.tfidf_blend}")
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, imbalance handling, early stopping and threshold tuning."""
 
-    epochs: int = 7
-    """Maximum epochs (fine-tuning); early stopping may end sooner. The search chose 8 on the
-    1,930-passage corpus; 7 kept the 2,530-passage corpus inside the 10-minute CPU budget, and with
-    ``cache_frozen`` the 2,950-passage one (555 s wall, best epoch 7, experiments/benchmarks/TRAINING.md)."""
+    epochs: int = 6
+    """Maximum epochs (fine-tuning); early stopping may end sooner. Set with ``freeze_layers`` so
+    the default trains within 10 minutes on a 2-core CPU (experiments/benchmarks/TRAINING.md)."""
     max_steps: int = 0
     """If > 0, stop after this many optimiser steps (smoke tests)."""
     batch_size: int = 16
@@ -149,20 +155,17 @@ class TrainConfig:
     """Label smoothing of the stance cross-entropy (fine-tuning)."""
     layer_lr_decay: float = 0.8
     """Layer-wise learning-rate decay (fine-tuning): the top encoder layer trains at
-    ``learning_rate``, each layer below at this factor times the one above (1.0: one rate). With
-    lr 4e-4 it won stage 5 of the search on the 2,530-passage corpus (experiments/search/README.md)."""
+    ``learning_rate``, each layer below at this factor times the one above (1.0: one rate)."""
     ema_decay: float = 0.0
     """If > 0, keep an exponential moving average of the trainable weights (per step, this decay)
     and validate, select and keep the averaged weights instead of the raw ones (fine-tuning)."""
     cache_frozen: bool = True
     """Fine-tuning with frozen layers: run the embeddings and the frozen layers once over the
     training split (in eval mode, so without their dropout), keep their output, and train from it,
-    so each step runs only the layers it updates (a fifth less time per step with two of six layers
-    frozen). Dropout at the encoder's hidden rate is applied to the stored states in training, in
-    place of the frozen layers' own (without it, validation stance fell by 0.05 in one run). False
-    runs the whole encoder every step, with dropout in the frozen layers too: the behaviour before,
-    under which stages 1-6 of experiments/search ran. The kept states take about
-    ``passages x tokens x hidden x 4`` bytes (about 220 MB for the corpus's 1,772 training passages)."""
+    so each step runs only the layers it updates. Dropout at the encoder's hidden rate is applied
+    to the stored states in training, in place of the frozen layers' own. False runs the whole
+    encoder every step, with dropout in the frozen layers too. The kept states take about
+    ``passages x tokens x hidden x 4`` bytes (about 320 MB for 2,800 training passages)."""
     calibrate: bool = True
     """After fine-tuning, fit one temperature for the frame logits and one for the stance logits on
     the validation split (lowest log loss), so scores are usable as probabilities. Decisions never

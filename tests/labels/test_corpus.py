@@ -122,3 +122,13 @@ def test_cli_validate_exit_codes(tmp_path, tiny_corpus_dir, tiny_rows, capsys):
     assert labels_main(["--data-dir", str(tmp_path / "empty"), "validate"]) == 1
     # --strict also fails on balance, which the tiny corpus does not meet
     assert labels_main(["--data-dir", str(tiny_corpus_dir), "validate", "--strict"]) == 1
+
+
+def test_a_lightly_reworded_passage_of_another_article_is_a_near_duplicate(tmp_path, codebook, tiny_rows):
+    base = tiny_rows[3]
+    words = base["text"].split()
+    # a function word after every fourth word: no 12-word run survives, the content words do
+    reworded = " ".join(w + (" so" if i % 4 == 3 else "") for i, w in enumerate(words))
+    other = _ok(tiny_rows, 3, id="x9-a001-01", article_id="x9-a001", text=reworded)
+    problems = _problems(tmp_path, codebook, [base, other])
+    assert [p.kind for p in problems] == ["near-duplicate"] and "content words" in problems[0].message

@@ -222,7 +222,8 @@ def test_calibration_changes_scores_not_decisions(splits, codebook):
     overrides = {"max_steps": 6, "batch_size": 4}
     runs = {}
     for calibrate in (False, True):
-        cfg = build_config(tiny_overrides(train={**overrides, "calibrate": calibrate}))
+        # the encoder's own scores: a TF-IDF blend is a mixture, whose argmax the temperature can move
+        cfg = build_config(tiny_overrides(train={**overrides, "calibrate": calibrate}, model={"tfidf_blend": 0.0}))
         clf = family_class("finetune")(codebook, cfg)
         clf.fit(splits["train"], splits["validation"])
         thresholds, _ = tune(cfg, clf, splits["validation"])
@@ -238,3 +239,30 @@ def test_calibration_changes_scores_not_decisions(splits, codebook):
         assert np.array_equal(cal_scores.stance[t].argmax(1), raw_scores.stance[t].argmax(1))
     # the temperatures are those of lowest validation log loss: refitting finds them again
     assert np.allclose(cal_clf.calibrate(splits["validation"]), temps)
+
+
+def test_tfidf_blend_is_the_weighted_average_and_travels_with_the_model(splits, codebook, tmp_path):
+    cfg = build_config(tiny_overrides(train={"max_steps": 3}, model={"tfidf_blend": 0.4}))
+    clf = family_class("finetune")(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    assert clf.tfidf is not None
+    texts = splits["test"].texts
+    blended = clf.predict_scores(texts)
+    tfidf = clf.tfidf.predict_scores(texts)
+    tfidf_part, clf.tfidf = clf.tfidf, None
+    encoder = clf.predict_scores(texts)
+    clf.tfidf = tfidf_part
+    assert np.allclose(blended.frames, 0.6 * encoder.frames + 0.4 * tfidf.frames, atol=1e-6)
+    for t in codebook.target_ids:
+        assert np.allclose(blended.stance[t], 0.6 * encoder.stance[t] + 0.4 * tfidf.stance[t], atol=1e-6)
+        assert np.allclose(blended.stance[t].sum(1), 1.0, atol=1e-5)
+    assert not np.allclose(blended.frames, encoder.frames)
+    clf.save(tmp_path / "m")
+    loaded = family_class("finetune").load(tmp_path / "m", codebook, cfg)
+    again = loaded.predict_scores(texts)
+    assert np.allclose(again.frames, blended.frames, atol=1e-5)
+    import shutil
+
+    shutil.rmtree(tmp_path / "m" / "tfidf")
+    with pytest.raises(FileNotFoundError):
+        family_class("finetune").load(tmp_path / "m", codebook, cfg)

@@ -29,7 +29,16 @@ def test_sweep_runs_children_under_a_parent_and_report_reads_them(sqlite_store, 
     md = path.read_text()
     for name in names:
         assert name in md
-    assert "frames macro-F1" in md and "F_avg nato_protection" in md
+    assert "val frames / stance" in md and "realdev stance" in md and "realdev F_avg nato_protection" in md
+    # ranked by the promotion rule: the table's first run has the best selection score of those passing the gates
+    from training import selection
+    from training.report import fetch_runs, ranked
+
+    order = ranked(fetch_runs("smoke"))
+    first = order[0][0]
+    assert first.info.run_name in md.split("| 1 | ")[1].split("|")[0]
+    assert not order[0][1] and all(
+        selection.score(first.data.metrics) >= selection.score(r.data.metrics) for r, failed in order if not failed)
     assert (out / "per_label_f1.png").stat().st_size > 5000
     exp = client.get_experiment_by_name("smoke")
     reports = client.search_runs([exp.experiment_id], "tags.kind = 'report'")

@@ -14,6 +14,9 @@ the (target, passage) pairs), and one pass yields all labels:
 
 Encoding all targets in one sequence costs about a third of one pass per (target, passage) pair
 with two targets, which buys the epochs a small corpus needs within the CPU budget.
+
+With ``model.tfidf_blend`` > 0 a TF-IDF model (``training.models.tfidf``) is trained on the same
+split and its probabilities are averaged into every prediction: one model, saved and served whole.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from training.models.encoder import (
     set_threads,
     target_texts,
 )
+from training.models.tfidf import TfidfClassifier
 from training.thresholds import temper
 
 log = logging.getLogger(__name__)
@@ -136,6 +140,7 @@ class FinetuneClassifier(Classifier):
         self.target_text = target_texts(codebook, config.model.target_text)
         self.best_epoch = 0
         self.device = torch.device("cpu")
+        self.tfidf: TfidfClassifier | None = None  # trained by ``fit`` when ``model.tfidf_blend`` > 0
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
@@ -237,6 +242,11 @@ class FinetuneClassifier(Classifier):
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
         seed_everything(cfg.seed)
+        if self.config.model.tfidf_blend > 0:
+            # first, so every epoch is validated (and the best one chosen) as the blend that is served
+            self.tfidf = TfidfClassifier(self.codebook, self.config)
+            self.tfidf.fit(train, validation)
+            seed_everything(cfg.seed)
         self.device = torch.device(cfg.device)
         self.model.to(self.device)
         rng = np.random.default_rng(cfg.seed)
@@ -356,10 +366,11 @@ class FinetuneClassifier(Classifier):
 
     def threshold_grid(self) -> np.ndarray:
         """The fixed grid mapped through the frame temperature: the same logit cut-offs, so the
-        thresholds tuned on calibrated scores make the decisions tuning on raw scores would make."""
+        thresholds tuned on calibrated scores make the decisions tuning on raw scores would make.
+        A blend with TF-IDF is not a function of the encoder's logits alone: the fixed grid."""
         grid = super().threshold_grid()
         t = float(self.model.temperature[0])
-        return grid if t == 1.0 else temper(grid, t)
+        return grid if t == 1.0 or self.tfidf is not None else temper(grid, t)
 
     def freeze(self) -> int:
         """Freeze the embeddings and the lowest ``model.freeze_layers`` encoder layers (none if 0),
@@ -463,7 +474,15 @@ class FinetuneClassifier(Classifier):
         for idx, f, s in self._forward(texts, batch_size):
             frames[idx] = torch.sigmoid(f).cpu().numpy()
             stance[idx] = torch.softmax(s, dim=-1).cpu().numpy()
-        return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
+        scores = Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
+        return self._blend(scores, texts, targets) if self.tfidf is not None else scores
+
+    def _blend(self, scores: Scores, texts: Sequence[str], targets: list[str]) -> Scores:
+        """``scores`` averaged with the TF-IDF model's, weighted by ``model.tfidf_blend``."""
+        w = self.config.model.tfidf_blend
+        other = self.tfidf.predict_scores(list(texts), targets)
+        return Scores(frames=((1 - w) * scores.frames + w * other.frames).astype(np.float32),
+                      stance={t: ((1 - w) * p + w * other.stance[t]).astype(np.float32) for t, p in scores.stance.items()})
 
     def _forward(self, texts: Sequence[str], batch_size: int = INFERENCE_BATCH
                  ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
@@ -492,6 +511,8 @@ class FinetuneClassifier(Classifier):
         torch.save(heads, path / "heads.pt")
         write_json(path / "finetune.json", {"best_epoch": self.best_epoch, "target_text": self.target_text,
                                             "targets": self.codebook.target_ids})
+        if self.tfidf is not None:
+            self.tfidf.save(path / "tfidf")
 
     @classmethod
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> FinetuneClassifier:
@@ -502,5 +523,7 @@ class FinetuneClassifier(Classifier):
         obj.model.load_state_dict(torch.load(path / "heads.pt", map_location="cpu"), strict=False)
         obj.best_epoch = int(meta.get("best_epoch", 0))
         obj.target_text = {**obj.target_text, **meta.get("target_text", {})}
+        if config.model.tfidf_blend > 0:
+            obj.tfidf = TfidfClassifier.load(path / "tfidf", codebook, config)
         obj.model.eval()
         return obj

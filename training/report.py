@@ -19,9 +19,9 @@ from training import selection, tracking  # noqa: E402
 
 # the parameters that distinguish runs of each family (others are defaults the family ignores)
 KEY_PARAMS = {
-    "finetune": ("train.learning_rate", "train.layer_lr_decay", "train.epochs", "model.freeze_layers",
-                 "model.max_length", "model.target_text", "model.dropout", "train.class_weighting",
-                 "data.train_fraction"),
+    "finetune": ("model.tfidf_blend", "train.learning_rate", "train.layer_lr_decay", "train.epochs",
+                 "model.freeze_layers", "model.max_length", "model.target_text", "model.dropout",
+                 "train.class_weighting", "data.train_fraction"),
     "tfidf": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
     "embeddings": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
 }
@@ -161,7 +161,8 @@ def write_report(experiment: str, out_dir: Path, log_run: bool = True, corpus_di
           + (f" on corpus `{corpus_digest[:16]}`" if corpus_digest else " (all corpora)") + ". Runs are ranked "
           "by the promotion rule (`training/selection.py`): the selection score is the mean of validation and "
           "realdev frames and stance macro-F1, and a run ranks below every run that passes the gates if, against "
-          f"the champion, it loses more than {selection.REALDEV_NOISE} realdev stance macro-F1 or more than "
+          f"the champion (the best-scoring run where no champion is registered), it loses more than "
+          f"{selection.REALDEV_NOISE} realdev stance macro-F1 or more than "
           f"{selection.VAL_NOISE} validation score; so a candidate ranks above the champion exactly when "
           "`python -m training promote` would promote it. Realdev (passages rewritten from real news, never "
           "trained or tuned on) is shown with its 90% bootstrap interval; test is the corpus's own test split. "

@@ -43,6 +43,22 @@ def write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _reset_mlflow_uris() -> Iterator[None]:
+    """``training.tracking.configure`` sets the process-wide tracking and registry URIs, and MLflow's
+    ``set_registry_uri`` also exports ``MLFLOW_REGISTRY_URI``: none of it may leak into the next test."""
+    saved = os.environ.get("MLFLOW_REGISTRY_URI")
+    yield
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    if saved is None:
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    else:
+        os.environ["MLFLOW_REGISTRY_URI"] = saved
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh embedded MLflow store for one test (MLFLOW_TRACKING_URI points at it)."""
@@ -90,4 +106,6 @@ def registered_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
     return {"uri": uri, "root": root, "name": "sf-test", "version": result.model_version, "run_id": result.run_id}

@@ -36,8 +36,7 @@ def load_predictor(model: str, tmp: Path):
 
 
 def split_data(name: str, codebook):
-    from training.data import to_task_data
-    from training.trainer import load_realdev_data
+    from training.data import load_realdev_data, to_task_data
 
     if name == "realdev":
         data, _ = load_realdev_data("auto", codebook)

@@ -27,7 +27,7 @@ DATE_RANGE = (date(2014, 1, 1), date(2025, 12, 31))
 # flip or remove its stance) live in one article, so the split never separates them.
 NEAR_DUP_RUN = 12
 
-# Two passages of different splits sharing a run of this many content words are near-duplicates.
+# Two passages of different articles sharing a run of this many content words are near-duplicates.
 NEAR_DUP_CONTENT_RUN = 8
 STOPWORDS = frozenset("""
 a an the and or but nor so yet of to in on at by for from with without into onto over under about
@@ -198,6 +198,19 @@ def find_near_duplicates(passages: list[Passage], run: int = NEAR_DUP_RUN,
     return list(pairs.values())
 
 
+def near_duplicates(passages: list[Passage]) -> list[tuple[Passage, Passage, str, str]]:
+    """Pairs of passages of different articles sharing a run of ``NEAR_DUP_RUN`` words or, failing
+    that, of ``NEAR_DUP_CONTENT_RUN`` content words (light rewording keeps the content words), each
+    once, with the shared run and which kind of run it is."""
+    out = [(a, b, shared, f"a {NEAR_DUP_RUN}-word run") for a, b, shared in find_near_duplicates(passages)]
+    seen = {(a.id, b.id) for a, b, _, _ in out}
+    for a, b, shared in find_near_duplicates(passages, NEAR_DUP_CONTENT_RUN, content_words):
+        if (a.id, b.id) not in seen:
+            seen.add((a.id, b.id))
+            out.append((a, b, shared, f"a run of {NEAR_DUP_CONTENT_RUN} content words"))
+    return out
+
+
 def check_corpus(passages: list[Passage]) -> list[Problem]:
     """Checks across passages: duplicate ids, articles split over files, near-duplicates (a shared run
     of ``NEAR_DUP_RUN`` words, or of ``NEAR_DUP_CONTENT_RUN`` content words, between articles)."""
@@ -216,17 +229,10 @@ def check_corpus(passages: list[Passage]) -> list[Problem]:
         if len(files) > 1:
             problems.append(Problem(sorted(files)[1], 0, "article-split",
                                     f"article {article!r} has passages in several files: {sorted(files)}"))
-    word_runs = find_near_duplicates(passages)
-    for a, b, shared in word_runs:
+    # refused between any two articles, so every split (cross-writer hold-outs included) stays clean
+    for a, b, shared, what in near_duplicates(passages):
         problems.append(Problem(b.file, b.line, "near-duplicate",
-                                f"{b.id} shares a {NEAR_DUP_RUN}-word run with {a.id} ({a.file}:{a.line}): '{shared}'"))
-    # light rewording keeps the content words: any split (cross-writer hold-outs included) stays clean
-    reported = {(a.id, b.id) for a, b, _ in word_runs}
-    for a, b, shared in find_near_duplicates(passages, NEAR_DUP_CONTENT_RUN, content_words):
-        if (a.id, b.id) not in reported:
-            problems.append(Problem(b.file, b.line, "near-duplicate",
-                                    f"{b.id} shares a run of {NEAR_DUP_CONTENT_RUN} content words with {a.id} "
-                                    f"({a.file}:{a.line}): '{shared}'"))
+                                f"{b.id} shares {what} with {a.id} ({a.file}:{a.line}): '{shared}'"))
     return problems
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from labels.codebook import Codebook
-from labels.corpus import NEAR_DUP_CONTENT_RUN, Passage, Problem, content_words, find_near_duplicates
+from labels.corpus import Passage, Problem, near_duplicates
 
 SPLITS = ("train", "validation", "test")
 
@@ -64,21 +64,11 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
     """
     config = config or SplitConfig()
     fractions = config.fractions()
+    choices = SPLITS
     by_article: dict[str, list[Passage]] = defaultdict(list)
     for p in passages:
         by_article[p.article_id].append(p)
-    totals: Counter[str] = Counter()
-    for p in passages:
-        totals.update(_strata(p))
-    n_total = max(len(passages), 1)
-    current = {s: Counter() for s in SPLITS}
-    sizes = {s: 0 for s in SPLITS}
-
-    def order(article_id: str) -> str:
-        return hashlib.sha256(f"{config.seed}:{article_id}".encode()).hexdigest()
-
     assignment: dict[str, str] = {}
-    choices = SPLITS
     if config.holdout_group is not None:
         held = {a for a in by_article if source_group(a) == config.holdout_group}
         if not held:
@@ -89,10 +79,16 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
         rest = config.train + config.validation
         fractions = {"train": config.train / rest, "validation": config.validation / rest, "test": 0.0}
         choices = ("train", "validation")
-        totals = Counter()
-        for p in passages:
-            totals.update(_strata(p))
-        n_total = max(len(passages), 1)
+    totals: Counter[str] = Counter()
+    for p in passages:
+        totals.update(_strata(p))
+    n_total = max(len(passages), 1)
+    current = {s: Counter() for s in SPLITS}
+    sizes = {s: 0 for s in SPLITS}
+
+    def order(article_id: str) -> str:
+        return hashlib.sha256(f"{config.seed}:{article_id}".encode()).hexdigest()
+
     for article_id in sorted(by_article, key=order):
         members = by_article[article_id]
         counts: Counter[str] = Counter()
@@ -135,11 +131,8 @@ def check_leakage(splits: Mapping[str, Sequence[Passage]]) -> list[Problem]:
                                         f"article {p.article_id!r} is in both {prev} and {split}"))
     split_of = {p.id: s for s, items in splits.items() for p in items}
     everything = [p for items in splits.values() for p in items]
-    found = find_near_duplicates(everything) + find_near_duplicates(everything, NEAR_DUP_CONTENT_RUN, content_words)
-    seen: set[tuple[str, str]] = set()
-    for a, b, shared in found:
-        if split_of[a.id] != split_of[b.id] and (a.id, b.id) not in seen:
-            seen.add((a.id, b.id))
+    for a, b, shared, _ in near_duplicates(everything):
+        if split_of[a.id] != split_of[b.id]:
             problems.append(Problem(b.file, b.line, "split-leakage",
                                     f"{b.id} ({split_of[b.id]}) repeats text of {a.id} ({split_of[a.id]}): '{shared}'"))
     return problems

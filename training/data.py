@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from labels.codebook import Codebook
+from labels.realdev import default_path, load_realdev
 
 if TYPE_CHECKING:  # the service imports this module; `datasets` (and pyarrow) is only needed to train
     from datasets import Dataset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,18 @@ def subsample_articles(ds: Dataset, fraction: float, seed: int) -> Dataset:
     articles = sorted(set(ds["article_id"]), key=lambda a: hashlib.sha256(f"{seed}:{a}".encode()).hexdigest())
     keep = set(articles[: max(1, round(len(articles) * fraction))])
     return ds.filter(lambda r: r["article_id"] in keep)
+
+
+def load_realdev_data(setting: str, codebook: Codebook) -> tuple[TaskData | None, str | None]:
+    """The real-news evaluation set as task data and its digest, per ``data.realdev``; (None, None)
+    when it is ``off``, or ``auto`` and absent. Raises ``RealdevError`` when a named file is bad."""
+    if setting == "off":
+        return None, None
+    path = default_path() if setting == "auto" else Path(setting)
+    if setting == "auto" and not path.exists():
+        log.warning("real-news evaluation set not found at %s (set STANCE_REALDEV or data.realdev); "
+                    "this run has no realdev_* metrics", path)
+        return None, None
+    rd = load_realdev(path, codebook)
+    columns = {k: [r[k] for r in rd.records] for k in ("id", "text", "frames", "stance")}
+    return to_task_data(columns, codebook), rd.digest

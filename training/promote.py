@@ -16,7 +16,7 @@ from pathlib import Path
 from labels.codebook import load_codebook
 from labels.dataset import load_corpus
 from training import selection, tracking
-from training.data import to_task_data
+from training.data import load_realdev_data, to_task_data
 from training.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ def _champion_on_candidate_data(champion, cand_tags: dict[str, str]) -> tuple[di
     if same_corpus and same_realdev:
         return {k: logged[k] for k in SHOWN if k in logged}, "logged"
     from training.evaluation import evaluate
-    from training.trainer import load_realdev_data
 
     codebook = load_codebook()
     out: dict[str, float] = {}
@@ -80,7 +79,6 @@ def _champion_on_candidate_data(champion, cand_tags: dict[str, str]) -> tuple[di
                 out.update({k: v for k, v in got.items() if k in SHOWN})
                 how.append("realdev re-evaluated")
     return out, "; ".join(how) or "logged"
-
 
 
 def promote(name: str, force: bool = False, reason: str | None = None) -> Promotion:

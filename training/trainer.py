@@ -26,11 +26,10 @@ from sklearn.metrics import classification_report
 
 from labels.codebook import Codebook, load_codebook
 from labels.dataset import LoadedCorpus, load_corpus
-from labels.realdev import default_path, load_realdev
 from labels.splits import SplitConfig
 from training import figures, tracking
 from training.config import ExperimentConfig
-from training.data import TaskData, subsample_articles, to_task_data
+from training.data import TaskData, load_realdev_data, subsample_articles, to_task_data
 from training.evaluation import evaluate, evaluate_with_interval, tune
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
@@ -58,21 +57,6 @@ class Loaded:
         """(name, metric prefix, data) of every split a trained model is scored on."""
         out = [("validation", "val_", self.validation), ("test", "test_", self.test)]
         return out + ([("realdev", "realdev_", self.realdev)] if self.realdev is not None else [])
-
-
-def load_realdev_data(setting: str, codebook: Codebook) -> tuple[TaskData | None, str | None]:
-    """The real-news evaluation set as task data and its digest, per ``data.realdev``; (None, None)
-    when it is ``off``, or ``auto`` and absent. Raises ``RealdevError`` when a named file is bad."""
-    if setting == "off":
-        return None, None
-    path = default_path() if setting == "auto" else Path(setting)
-    if setting == "auto" and not path.exists():
-        log.warning("real-news evaluation set not found at %s (set STANCE_REALDEV or data.realdev); "
-                    "this run has no realdev_* metrics", path)
-        return None, None
-    rd = load_realdev(path, codebook)
-    columns = {k: [r[k] for r in rd.records] for k in ("id", "text", "frames", "stance")}
-    return to_task_data(columns, codebook), rd.digest
 
 
 @dataclass

@@ -33,7 +33,7 @@ from serving.schemas import (
     ModelInfo,
 )
 from serving.service import InputError, NotReady, Service, check_unicode
-from training.predictor import flatten_result
+from training.predictor import NonFiniteScores, flatten_result
 
 log = logging.getLogger("serving")
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -237,6 +237,12 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
     async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
         return _error(503, f"overloaded: {exc}", request, {"Retry-After": str(settings.retry_after_s)})
 
+    @app.exception_handler(NonFiniteScores)
+    async def _non_finite(request: Request, exc: NonFiniteScores) -> JSONResponse:
+        rid = request.scope.get("state", {}).get("request_id")
+        log.error(json.dumps({"event": "non_finite_scores", "request_id": rid, "detail": str(exc)}))
+        return _error(500, f"internal error: {exc}; nothing was returned (request id {rid})", request)
+
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
         return _error(400, "body is not valid UTF-8", request)
@@ -299,8 +305,9 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
     async def model_info(model: ModelDep) -> dict:
         """Which version is served, where it came from, its metrics and thresholds."""
         meta = model.predictor.meta
-        return {**model.ref(), "source": model.source, "loaded_at": model.loaded_at,
-                "family": meta.get("family"), "codebook_version": model.predictor.codebook.version,
+        return {**model.ref(), "model_id": model.model_id, "digest": model.digest, "source": model.source,
+                "loaded_at": model.loaded_at, "family": meta.get("family"),
+                "self_check": meta.get("self_check", {}), "int8_check": meta.get("int8_check"), "codebook_version": model.predictor.codebook.version,
                 "thresholds": model.predictor.thresholds,
                 "metrics": {k: float(v) for k, v in meta.get("metrics", {}).items()},
                 "optimizations": list(meta.get("inference_optimizations", []))}
@@ -312,7 +319,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
     @app.get("/readyz", tags=["ops"])
     async def readyz(service: ServiceDep) -> JSONResponse:
         if service.model is None:
-            return JSONResponse({"status": "not ready", "error": service.last_error}, status_code=503,
+            return JSONResponse(service.readiness(), status_code=503,
                                 headers={"Retry-After": str(settings.retry_after_s)})
         m = service.model
         return JSONResponse({"status": "ready", **m.ref(), "source": m.source})

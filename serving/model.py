@@ -1,8 +1,10 @@
-"""Load the model from the MLflow registry, keep a local copy, and fall back to it when offline.
+"""Load the model from the MLflow registry, keep verified local copies, and fall back to one only when offline.
 
-The service only ever loads what ``STANCE_MODEL_URI`` names in the configured registry. The
-local copy is the last version it loaded from there, kept so a restart can serve while the
-tracking server is down (and ``/readyz`` says so).
+The service only ever loads what ``STANCE_MODEL_URI`` names in the configured registry. A copy is
+keyed by the version's identity (``serving.copies``) and checked against its digest before every
+load; the weights are read into the process's own memory. When the registry cannot be reached the
+service may serve the copy last served for the same URI in the same registry (``/readyz`` says so);
+when the registry answers that the URI names nothing, it does not start serving at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.fetch import NOT_A_MODEL
+from serving.copies import (
+    CopyDamaged,
+    manifest_path,
+    read_manifest,
+    redact_uri,
+    registry_identity,
+    verify_copy,
+    write_manifest,
+)
+from serving.fetch import NOT_A_MODEL, NOT_FOUND
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +39,19 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded from the registry nor from the local copy."""
 
 
+class ModelNotFound(ModelLoadError):
+    """The registry answered: the URI names no model version (never falls back to a copy)."""
+
+
 class RegistryUnavailable(RuntimeError):
-    """The registry could not be reached, or does not know the URI."""
+    """The registry could not be reached."""
+
+
+SELF_CHECK_TOLERANCE = 1e-4
+"""Largest score difference between the model as loaded (fp32) and the scores stored at training."""
+
+QUANTISED_SELF_CHECK_TOLERANCE = 0.25
+"""Largest score difference, on the same passages, between the quantised model and the stored scores."""
 
 
 FETCH_TIMEOUT_S = 120
@@ -37,7 +59,8 @@ FETCH_TIMEOUT_S = 120
 
 @dataclass
 class LoadedModel:
-    """A loaded predictor and where it came from."""
+    """A loaded predictor and where it came from. ``run_id``, ``model_id`` and ``digest`` are read
+    from the loaded files (the copy's ``MLmodel`` and its verified digest), not from the registry."""
 
     predictor: Any  # training.predictor.Predictor
     name: str
@@ -45,6 +68,8 @@ class LoadedModel:
     alias: str | None
     run_id: str | None
     source: str  # "registry" or "cache"
+    model_id: str | None = None
+    digest: str | None = None
     loaded_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     def ref(self) -> dict[str, Any]:
@@ -59,8 +84,19 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return m["name"], m["alias"], m["version"]
 
 
+def _mlmodel_ids(model_dir: Path) -> tuple[str | None, str | None]:
+    """(run id, model id) recorded in the copy's ``MLmodel`` file."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((Path(model_dir) / "MLmodel").read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelLoadError(f"{model_dir}/MLmodel is unreadable: {exc}") from exc
+    return doc.get("run_id"), doc.get("model_id")
+
+
 def _load_predictor(model_dir: Path) -> Any:
-    """The predictor inside a downloaded model folder, loaded without MLflow (see ``serving.fetch``)."""
+    """The predictor inside a model folder, loaded without MLflow (see ``serving.fetch``)."""
     from training.basemodel import force_offline
     from training.predictor import Predictor
 
@@ -72,89 +108,118 @@ def _load_predictor(model_dir: Path) -> Any:
 
 
 class ModelStore:
-    """Resolves the configured URI in the registry and manages the local copy."""
+    """Resolves the configured URI in the registry and manages the verified local copies."""
 
     def __init__(self, model_uri: str, tracking_uri: str | None, cache_dir: Path, torch_threads: int = 0,
                  int8: bool = False) -> None:
+        from training.config import default_tracking_uri
+
         self.model_uri = model_uri
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.registry = registry_identity(self.tracking_uri)
         self.cache_dir = Path(cache_dir)
         self.torch_threads = torch_threads
         self.int8 = int8
         self.name, self.alias, self.version = parse_model_uri(model_uri)
 
     def _manifest_path(self) -> Path:
-        return self.cache_dir / self.name / "current.json"
+        return manifest_path(self.cache_dir, self.registry, self.model_uri)
 
-    def _fetch(self) -> tuple[str, str | None, Path]:
-        """(version, run_id, local folder) of what the URI names now, via ``python -m serving.fetch``.
+    def _fetch(self) -> tuple[str, Path]:
+        """(version, verified local folder) of what the URI names now, via ``python -m serving.fetch``.
 
-        Raises ``RegistryUnavailable`` when the registry cannot answer, ``ModelLoadError`` when the
-        version is there but is not a model.
+        Raises ``RegistryUnavailable`` when the registry cannot be reached, ``ModelNotFound`` when
+        it answers that the URI names nothing, ``ModelLoadError`` when the version holds no model.
         """
-        from training.config import default_tracking_uri
-
-        uri = self.tracking_uri or default_tracking_uri()
-        cmd = [sys.executable, "-m", "serving.fetch", "--model-uri", self.model_uri, "--tracking-uri", uri,
-               "--cache-dir", str(self.cache_dir)]
+        cmd = [sys.executable, "-m", "serving.fetch", "--model-uri", self.model_uri, "--tracking-uri",
+               self.tracking_uri, "--cache-dir", str(self.cache_dir)]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise RegistryUnavailable(f"no answer within {FETCH_TIMEOUT_S} s") from exc
-        reason = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+        reason = redact_uri((out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1])
         if out.returncode == 0:
             got = json.loads(out.stdout.strip().splitlines()[-1])
-            return got["version"], got["run_id"], Path(got["path"])
+            return got["version"], Path(got["path"])
+        if out.returncode == NOT_FOUND:
+            raise ModelNotFound(f"{self.model_uri}: {reason}")
         if out.returncode == NOT_A_MODEL:
             raise ModelLoadError(f"{self.model_uri}: {reason}")
         raise RegistryUnavailable(reason)
 
-    def _write_manifest(self, version: str, run_id: str | None) -> None:
-        path = self._manifest_path()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"name": self.name, "version": version, "alias": self.alias,
-                                   "run_id": run_id, "model_uri": self.model_uri}))
-        tmp.replace(path)
-
     def load(self, allow_cache: bool = True) -> LoadedModel:
-        """Load what the URI names now; if the registry is unreachable, the local copy (if any).
+        """Load what the URI names now; if the registry cannot be reached, the copy last served for
+        this URI from this registry (with ``allow_cache``).
 
-        Raises ``ModelLoadError`` if neither works. A version that downloads but fails to load
-        raises too (never falls back silently to an older version).
+        Raises ``ModelNotFound`` when the registry says the URI names nothing, ``ModelLoadError``
+        when nothing can be served. A version that downloads but fails to load or to pass its
+        self-check raises too (never falls back silently to another version).
         """
         if self.torch_threads:
             import torch
 
             torch.set_num_threads(self.torch_threads)
         try:
-            version, run_id, path = self._fetch()
+            version, path = self._fetch()
         except RegistryUnavailable as exc:
             if not allow_cache:
                 raise ModelLoadError(f"registry unavailable for {self.model_uri}: {exc}") from exc
             return self._load_cached(exc)
         try:
-            predictor = self._prepare(_load_predictor(path))
+            loaded = self._load_copy(path, version, self.alias, "registry")
+        except ModelLoadError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{self.name} version {version} failed to load: {exc}") from exc
-        self._write_manifest(version, run_id)
-        return LoadedModel(predictor, self.name, version, self.alias, run_id, "registry")
+        write_manifest(self._manifest_path(), {
+            "model_uri": self.model_uri, "registry": redact_uri(self.registry), "name": self.name,
+            "version": version, "alias": self.alias, "run_id": loaded.run_id, "copy": path.name,
+            "digest": loaded.digest})
+        return loaded
 
-    def _prepare(self, predictor: Any) -> Any:
-        applied = predictor.optimize_for_inference(int8=self.int8)
+    def _load_copy(self, path: Path, version: str, alias: str | None, source: str) -> LoadedModel:
+        """Verify the copy's digest, load it into memory, check again (it may have changed while
+        being read), then self-check and optimise the predictor."""
+        try:
+            info = verify_copy(path)
+            predictor = _load_predictor(path)
+            if verify_copy(path)["digest"] != info["digest"]:
+                raise CopyDamaged(f"{path} changed while it was being loaded")
+        except CopyDamaged as exc:
+            raise ModelLoadError(f"{self.name} version {version}: {exc}") from exc
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"{self.name} version {version} failed to load: {exc}") from exc
+        run_id, model_id = _mlmodel_ids(path)
+        self._prepare(predictor, f"{self.name} version {version}")
+        return LoadedModel(predictor, self.name, version, alias, run_id, source, model_id=model_id,
+                           digest=info["digest"])
+
+    def _prepare(self, predictor: Any, what: str) -> Any:
+        """Self-check as loaded (against the scores stored at training), optimise, self-check again."""
+        from training.predictor import SelfCheckFailed
+
+        try:
+            plain = predictor.self_check(SELF_CHECK_TOLERANCE)
+            applied = predictor.optimize_for_inference(int8=self.int8)
+            served = predictor.self_check(QUANTISED_SELF_CHECK_TOLERANCE) if predictor.quantised else plain
+        except SelfCheckFailed as exc:
+            raise ModelLoadError(f"{what} failed its self-check: {exc}") from exc
+        predictor.meta["self_check"] = {"as_loaded": plain, "as_served": served}
         log.info("inference optimisations: %s", ", ".join(applied) or "none")
         return predictor
 
     def _load_cached(self, cause: Exception) -> LoadedModel:
-        manifest = self._manifest_path()
-        if not manifest.is_file():
-            raise ModelLoadError(f"registry unavailable for {self.model_uri} ({cause}) and no local copy "
-                                 f"in {self.cache_dir}") from cause
-        info = json.loads(manifest.read_text())
-        path = self.cache_dir / self.name / f"v{info['version']}"
+        record = read_manifest(self._manifest_path())
+        if record is None:
+            raise ModelLoadError(f"registry unavailable for {self.model_uri} ({cause}) and no local copy made for "
+                                 f"this URI from this registry in {self.cache_dir}") from cause
+        path = self.cache_dir / self.name / record["copy"]
         log.warning("registry unavailable (%s); serving the local copy of %s version %s",
-                    type(cause).__name__, self.name, info["version"])
+                    type(cause).__name__, self.name, record["version"])
         try:
-            predictor = self._prepare(_load_predictor(path))
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"the local copy {path} failed to load: {exc}") from exc
-        return LoadedModel(predictor, self.name, str(info["version"]), info.get("alias"), info.get("run_id"), "cache")
+            return self._load_copy(path, str(record["version"]), record.get("alias"), "cache")
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"registry unavailable for {self.model_uri} ({cause}) and the local copy "
+                                 f"cannot be served: {exc}") from exc

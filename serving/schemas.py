@@ -89,14 +89,20 @@ class ModelInfo(BaseModel):
     name: str
     version: str
     alias: str | None
-    run_id: str | None
+    run_id: str | None = Field(..., description="Run that logged the loaded model, read from its MLmodel file")
+    model_id: str | None = Field(None, description="MLflow logged-model id, read from the loaded MLmodel file")
+    digest: str | None = Field(None, description="SHA-256 over the loaded copy's files, verified before loading")
     source: str = Field(..., description="'registry' or 'cache' (registry unreachable at load)")
     loaded_at: str
-    family: str | None
+    family: str | None = Field(..., description="Model family, read from the loaded files")
     codebook_version: str
     thresholds: dict[str, float]
     metrics: dict[str, float]
     optimizations: list[str] = Field(default_factory=list, description="Inference optimisations applied at load")
+    self_check: dict[str, Any] = Field(default_factory=dict, description="Scores of fixed passages at load compared "
+                                       "with those stored at training: as loaded (fp32) and as served")
+    int8_check: dict[str, Any] | None = Field(None, description="The training-time check of the quantised model "
+                                              "(macro-F1 deltas and changed decisions on validation, test, realdev)")
 
 
 class InvocationsResponse(BaseModel):

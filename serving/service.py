@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import logging
@@ -46,6 +47,8 @@ def check_unicode(text: str, field: str) -> None:
 
 
 TRIM_EVERY_S = 5.0
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
+"""Backoff of load attempts after a failed start: the first wait, then doubling up to the cap."""
 
 
 @functools.cache
@@ -106,6 +109,9 @@ class Service:
         self.metrics = metrics or ServiceMetrics()
         self.model: LoadedModel | None = None
         self.last_error: str | None = None
+        self.load_attempts = 0
+        self.next_retry_at: float | None = None  # monotonic time of the next load attempt, while not ready
+        self._retry_task: asyncio.Task | None = None
         self._reload_lock = asyncio.Lock()
         self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe,
                                workers=workers, prepare=_thread_setter(threads) if threads else None)
@@ -113,18 +119,46 @@ class Service:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self.batcher.start()
-        await self.try_load()
+        if not await self.try_load():
+            self._retry_task = asyncio.create_task(self._retry_until_loaded())
 
     async def stop(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
         await self.batcher.stop()
 
+    async def _retry_until_loaded(self) -> None:
+        """After a failed start, try again with exponential backoff until a model is served."""
+        delay = RETRY_FIRST_S
+        while self.model is None:
+            self.next_retry_at = time.monotonic() + delay
+            await asyncio.sleep(delay)
+            if self.model is not None:  # an admin reload got there first
+                break
+            async with self._reload_lock:
+                if self.model is None and await self.try_load():
+                    break
+            delay = min(delay * 2, RETRY_MAX_S)
+        self.next_retry_at = None
+
+    def readiness(self) -> dict[str, Any]:
+        """Why the service is not ready: the last load error, attempts so far, when it tries again."""
+        out: dict[str, Any] = {"status": "not ready", "error": self.last_error or "model is loading",
+                               "attempts": self.load_attempts}
+        if self.next_retry_at is not None:
+            out["next_attempt_in_s"] = round(max(0.0, self.next_retry_at - time.monotonic()), 1)
+        return out
+
     async def try_load(self) -> bool:
-        """Load at start-up (the local copy is allowed); keep ``last_error`` on failure."""
+        """Load (the local copy is allowed); keep ``last_error`` on failure."""
+        self.load_attempts += 1
         try:
             model = await asyncio.to_thread(self.loader, True)
         except Exception as exc:  # noqa: BLE001 - reported by /readyz
             self.last_error = str(exc)
-            log.error("model load failed: %s", exc)
+            log.error("model load failed (attempt %d): %s", self.load_attempts, exc)
             return False
         self._swap(model)
         release_free_memory()  # loading leaves large freed buffers behind

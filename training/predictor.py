@@ -23,10 +23,37 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMAT_VERSION = 1
+QUANTISABLE = ("finetune", "embeddings")
+"""Families with a transformer encoder, which int8 applies to."""
+
+
+SELF_CHECK_FILE = "selfcheck.json"
+SELF_CHECK_TEXTS = (
+    "Diplomats in Brussels said a written promise of allied defence for Kyiv was still the only guarantee "
+    "that would stop the next invasion.",
+    "The draft would leave the occupied districts under Moscow's control in exchange for a ceasefire line.",
+    "Officials warned that sending longer-range missiles risked dragging the alliance into direct war.",
+    "The city council approved a new budget for school repairs on Tuesday.",
+)
+"""Passages scored at training (fp32) and again whenever the model is loaded: damaged weights or a
+broken runtime show up as different or non-finite scores before anything is served."""
 
 
 class UnknownTargetError(ValueError):
     """A requested stance target is not in the model's codebook."""
+
+
+class SelfCheckFailed(RuntimeError):
+    """The loaded model does not reproduce the scores stored when it was trained, or gives non-finite ones."""
+
+
+class NonFiniteScores(RuntimeError):
+    """The model produced a NaN or infinite score: an error, never a result."""
+
+
+def _score_rows(scores: Scores) -> np.ndarray:
+    """Every score of every passage side by side, (n, frames + targets x labels)."""
+    return np.concatenate([scores.frames, *(scores.stance[t] for t in sorted(scores.stance))], axis=1)
 
 
 def flatten_result(result: dict[str, Any]) -> dict[str, Any]:
@@ -48,21 +75,57 @@ class Predictor:
     codebook: Codebook
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None  # scores of SELF_CHECK_TEXTS at training (``selfcheck.json``)
+
+    @property
+    def quantised(self) -> bool:
+        return any(a.startswith("encoder projections int8") for a in self.meta.get("inference_optimizations", []))
+
+    def reference_scores(self) -> dict[str, Any]:
+        """Scores of ``SELF_CHECK_TEXTS`` now, in the form saved as ``selfcheck.json``."""
+        s = self.scores(SELF_CHECK_TEXTS)
+        return {"texts": list(SELF_CHECK_TEXTS), "frames": s.frames.tolist(),
+                "stance": {t: p.tolist() for t, p in s.stance.items()}}
+
+    def self_check(self, tolerance: float) -> dict[str, Any]:
+        """Score the self-check passages; raise ``SelfCheckFailed`` on a non-finite score, or on a
+        difference above ``tolerance`` from the scores stored at training (if the model has them)."""
+        ref = self.reference
+        texts = list(ref["texts"]) if ref else list(SELF_CHECK_TEXTS)
+        got = _score_rows(self.scores(texts))
+        if not np.isfinite(got).all():
+            raise SelfCheckFailed(f"{int((~np.isfinite(got)).sum())} non-finite score(s) on {len(texts)} fixed passages")
+        out: dict[str, Any] = {"passages": len(texts), "tolerance": tolerance, "reference": ref is not None}
+        if ref:
+            want = _score_rows(Scores(frames=np.asarray(ref["frames"], dtype=np.float32),
+                                      stance={t: np.asarray(v, dtype=np.float32) for t, v in ref["stance"].items()}))
+            if want.shape != got.shape:
+                raise SelfCheckFailed(f"stored scores have shape {want.shape}, the model gives {got.shape}")
+            diff = float(np.abs(want - got).max())
+            out["max_abs_diff"] = round(diff, 8)
+            if diff > tolerance:
+                raise SelfCheckFailed(f"scores differ from those stored at training by up to {diff:.4g} "
+                                      f"(tolerance {tolerance:g})")
+        return out
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         """Speed up prediction in place (see ``Classifier.optimize_for_inference``); return what was applied.
 
-        int8 is applied only to a model whose training run checked it (``meta["int8_check"]``) and
-        found validation macro-F1 within the check's tolerance; otherwise the reason is returned."""
+        int8 is applied only to a model whose training run checked it (``meta["int8_check"]``, see
+        ``training.trainer.int8_check``) and passed; otherwise the reason is returned."""
         refused = None
         if int8:
             check = self.meta.get("int8_check")
             if not check:
-                refused = "int8 not applied: the model carries no int8 check (trained before the check existed)"
+                refused = ("int8 not applied: int8 does not apply to this model's family" if self.classifier.family
+                           not in QUANTISABLE else "int8 not applied: the model carries no int8 check")
             elif not check.get("ok"):
-                refused = (f"int8 not applied: validation macro-F1 moved by {check['val_frames_macro_f1_delta']:+.4f} "
-                           f"(frames) / {check['val_stance_macro_f1_delta']:+.4f} (stance), "
-                           f"over the tolerance {check['tolerance']}")
+                deltas = ", ".join(f"{k.removesuffix('_macro_f1_delta')} {v:+.4f}" for k, v in sorted(check.items())
+                                   if k.endswith("_macro_f1_delta") and k.startswith(("val_", "realdev_")))
+                refused = (f"int8 not applied: macro-F1 changes {deltas}; validation decisions changed "
+                           f"{100 * check.get('val_changed_decisions', float('nan')):.2f}% (allowed: a loss of at "
+                           f"most {check['tolerance']}, at most {100 * check.get('max_changed', float('nan')):.0f}% "
+                           "changed)")
         applied = self.classifier.optimize_for_inference(int8=int8 and refused is None)
         applied += [refused] if refused else []
         self.meta["inference_optimizations"] = applied
@@ -86,6 +149,9 @@ class Predictor:
 
     def results(self, scores: Scores) -> list[dict[str, Any]]:
         """Nested results, one per passage: every frame's score and decision, each target's stance."""
+        if not (np.isfinite(scores.frames).all() and all(np.isfinite(p).all() for p in scores.stance.values())):
+            raise NonFiniteScores(f"the model produced a non-finite score on a batch of {scores.frames.shape[0]} "
+                                  "passage(s)")
         decisions = self.decide_frames(scores.frames)
         labels = self.codebook.stance_labels
         out = []
@@ -130,6 +196,7 @@ class Predictor:
                 "codebook_sha256": self.codebook.sha256}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         self.classifier.save(path / "classifier")
+        (path / SELF_CHECK_FILE).write_text(json.dumps(self.reference or self.reference_scores()))
 
     def codebook_text(self) -> str:
         if self.codebook.path and Path(self.codebook.path).is_file():
@@ -151,4 +218,10 @@ class Predictor:
             raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
         config = build_config(meta["config"])
         classifier = family_class(meta["family"]).load(path / "classifier", codebook, config)
-        return cls(classifier=classifier, codebook=codebook, thresholds=thresholds, meta=meta)
+        reference = None
+        if (path / SELF_CHECK_FILE).is_file():
+            try:
+                reference = json.loads((path / SELF_CHECK_FILE).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path / SELF_CHECK_FILE} is unreadable: {exc}") from exc
+        return cls(classifier=classifier, codebook=codebook, thresholds=thresholds, meta=meta, reference=reference)

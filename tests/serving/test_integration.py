@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from serving.app import create_app
 from serving.config import Settings
-from serving.model import ModelLoadError, ModelStore
+from serving.model import ModelLoadError, ModelStore, RegistryUnavailable
 from tests.serving.live import serve
 
 TOKEN = "integration-token-0123456789"
@@ -47,12 +47,16 @@ def test_classify_with_the_registered_champion(registered_store, tmp_path):
         assert art.status_code == 200 and len(art.json()["passages"]) == 3
 
 
-def test_serves_the_local_copy_when_the_registry_is_down(registered_store, tmp_path):
+def test_serves_the_local_copy_when_the_registry_is_down(registered_store, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     ModelStore(f"models:/{registered_store['name']}@champion", registered_store["uri"], cache).load()
-    down = Settings(model_uri=f"models:/{registered_store['name']}@champion", tracking_uri="http://127.0.0.1:9",
-                    cache_dir=cache, admin_token=TOKEN)
-    app = create_app(down)
+
+    def unreachable(self):
+        raise RegistryUnavailable("connection refused")
+
+    # the same registry, now unreachable (a real tracking server going down: tests/serving/test_faults.py)
+    monkeypatch.setattr(ModelStore, "_fetch", unreachable)
+    app = create_app(settings_for(registered_store, cache))
     with serve(app) as url:
         ready = httpx.get(url + "/readyz").json()
         assert ready["source"] == "cache" and ready["version"] == registered_store["version"]

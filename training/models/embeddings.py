@@ -41,10 +41,12 @@ class EmbeddingClassifier(Classifier):
         self.encoder.eval()
         self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting,
                                  config.train.seed)
+        self.inference_batch = 32  # 1 once quantised: see ``quantize_linear_int8``
 
     @torch.inference_mode()
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """L2-normalised mean-pooled sentence embeddings, in input order."""
+        batch_size = batch_size or self.inference_batch
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.config.model.max_length)
         lengths = [len(ids) for ids in enc["input_ids"]]
         out = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
@@ -66,6 +68,7 @@ class EmbeddingClassifier(Classifier):
         if not int8:
             return []
         self.encoder = quantize_linear_int8(self.encoder)
+        self.inference_batch = 1
         return [INT8_APPLIED]
 
     def save(self, path: Path) -> None:

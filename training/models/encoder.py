@@ -33,7 +33,19 @@ def load_encoder(path: Path):
     hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True)
-    return tokenizer, model
+    return tokenizer, in_private_memory(model)
+
+
+def in_private_memory(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` with every parameter and buffer copied into memory of its own.
+
+    ``from_pretrained`` may leave tensors memory-mapped from the safetensors file: a file changed
+    or truncated on disk after loading would then change the scores of a running process, or kill
+    it with SIGBUS."""
+    with torch.no_grad():
+        for t in [*module.parameters(), *module.buffers()]:
+            t.data = t.data.clone()
+    return module
 
 
 def target_texts(codebook: Codebook, mode: str) -> dict[str, str]:
@@ -82,7 +94,7 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-INT8_APPLIED = "encoder projections int8 (dynamic, per channel; feed-forward outputs fp32)"
+INT8_APPLIED = "encoder projections int8 (dynamic, per channel; feed-forward outputs fp32; one passage per forward pass)"
 """What ``optimize_for_inference`` reports when ``quantize_linear_int8`` was applied."""
 
 
@@ -92,9 +104,11 @@ def quantize_linear_int8(module: torch.nn.Module) -> torch.nn.Module:
     Weights are quantised per output channel; each layer's feed-forward output projection stays
     fp32 (its inputs, after GELU, have the outliers that cost the most accuracy when quantised:
     quantising it too lost 0.02-0.03 macro-F1 on the test split). Activations are quantised with one
-    scale per batch, so a passage's scores depend on the passages batched beside it: on the default
-    model's test split, typically by 0.003 but by up to 0.5, enough to change 1-3% of
-    decisions (experiments/benchmarks/int8_batching.py).
+    scale per forward pass, computed over every token in it: batched with others, a passage's scores
+    would depend on its neighbours (by up to 0.5 on the test split, changing 1-3% of decisions).
+    Families that quantise therefore run one passage per forward pass (no neighbours, no padding),
+    which makes a passage's scores the same whatever it is sent with
+    (``tests/training/test_invariance.py``).
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 

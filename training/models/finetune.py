@@ -141,6 +141,7 @@ class FinetuneClassifier(Classifier):
         self.best_epoch = 0
         self.device = torch.device("cpu")
         self.tfidf: TfidfClassifier | None = None  # trained by ``fit`` when ``model.tfidf_blend`` > 0
+        self.inference_batch = INFERENCE_BATCH  # 1 once quantised: see ``quantize_linear_int8``
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
@@ -463,9 +464,10 @@ class FinetuneClassifier(Classifier):
     # -- inference ------------------------------------------------------------------------
     @torch.inference_mode()
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None,
-                       batch_size: int = INFERENCE_BATCH) -> Scores:
+                       batch_size: int | None = None) -> Scores:
         """One forward pass per passage gives every frame and every target; ``targets`` selects
-        which stance results are returned."""
+        which stance results are returned. ``batch_size`` defaults to ``inference_batch``."""
+        batch_size = batch_size or self.inference_batch
         targets = list(targets) if targets is not None else self.codebook.target_ids
         cols = [self.codebook.target_ids.index(t) for t in targets]
         n = len(texts)
@@ -498,6 +500,7 @@ class FinetuneClassifier(Classifier):
         applied = ["target token ids cached"]
         if int8:
             self.model.encoder = quantize_linear_int8(self.model.encoder)
+            self.inference_batch = 1
             applied.append(INT8_APPLIED)
         self.model.eval()
         return applied

@@ -79,7 +79,8 @@ class Predictor:
 
     @property
     def quantised(self) -> bool:
-        return any(a.startswith("encoder projections int8") for a in self.meta.get("inference_optimizations", []))
+        return any("int8" in a and not a.startswith("int8 not applied")
+                   for a in self.meta.get("inference_optimizations", []))
 
     def reference_scores(self) -> dict[str, Any]:
         """Scores of ``SELF_CHECK_TEXTS`` now, in the form saved as ``selfcheck.json``."""

@@ -14,11 +14,16 @@ class StanceFramingModel(mlflow.pyfunc.PythonModel):
     ``stance.<id>.label`` and ``stance.<id>.<class>`` probabilities."""
 
     def load_context(self, context):  # noqa: ANN001 - MLflow inspects predict's hints, keep both bare
+        """Load the predictor with the runtime the service uses: int8 where the model's own check
+        allowed it (``STANCE_PYFUNC_INT8=false`` keeps plain fp32 torch)."""
+        import os
+
         from training.basemodel import force_offline
         from training.predictor import Predictor
 
         force_offline()
         self.predictor = Predictor.load(context.artifacts["predictor"])
+        self.predictor.optimize_for_inference(int8=os.environ.get("STANCE_PYFUNC_INT8", "true").lower() != "false")
 
     def predict(self, context, model_input, params=None):  # noqa: ANN001
         texts = to_texts(model_input)

@@ -34,6 +34,7 @@ from training.evaluation import evaluate, evaluate_with_interval, tune
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
 from training.models.encoder import INT8_APPLIED
+from training.models.onnx_int8 import ONNX_APPLIED
 from training.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,10 @@ def int8_check(predictor: Predictor, data: Loaded, metrics: dict[str, float],
     for families without an encoder. ``scores``: the fp32 model's, by split name.
     """
     twin = Predictor(copy.deepcopy(predictor.classifier), predictor.codebook, predictor.thresholds)
-    if INT8_APPLIED not in twin.classifier.optimize_for_inference(int8=True):
+    applied = twin.classifier.optimize_for_inference(int8=True)
+    if not any(a in applied for a in (INT8_APPLIED, ONNX_APPLIED)):
         return None
-    out: dict[str, Any] = {"tolerance": INT8_TOLERANCE, "max_changed": INT8_MAX_CHANGED}
+    out: dict[str, Any] = {"tolerance": INT8_TOLERANCE, "max_changed": INT8_MAX_CHANGED, "runtime": applied[-1]}
     for split, prefix, d in data.eval_splits():
         m, got = evaluate(twin, d, prefix)
         for key in ("frames_macro_f1", "stance_macro_f1"):
@@ -159,7 +161,7 @@ def int8_check(predictor: Predictor, data: Loaded, metrics: dict[str, float],
 
 def requirements() -> list[str]:
     pins = ["torch==2.13.0"]
-    for pkg in ("transformers", "scikit-learn", "numpy", "pandas", "pyyaml", "mlflow", "datasets", "scipy"):
+    for pkg in ("transformers", "scikit-learn", "numpy", "pandas", "pyyaml", "mlflow", "datasets", "scipy", "onnxruntime"):
         try:
             pins.append(f"{pkg}=={pkg_version(pkg)}")
         except Exception:  # noqa: BLE001 - optional package

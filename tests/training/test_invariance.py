@@ -58,10 +58,15 @@ def test_fp32_scores_do_not_depend_on_batch_or_padding(loaded):
         np.testing.assert_allclose(got, alone, atol=1e-5, rtol=0)
 
 
-def test_int8_scores_are_exactly_equal_alone_batched_and_padded(loaded):
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_int8_scores_are_exactly_equal_alone_batched_and_padded(loaded, runtime):
     import torch
 
-    loaded.predictor.classifier.optimize_for_inference(int8=True)  # whatever the tiny model's own check says
+    clf = loaded.predictor.classifier
+    if runtime == "torch":
+        clf.int8_graph = None  # a model saved before the int8 graph existed
+    applied = clf.optimize_for_inference(int8=True)  # whatever the tiny model's own check says
+    assert (clf.runner is not None) == (runtime == "onnxruntime"), applied
     alone, *others = _groupings(loaded.predictor)
     for got in others:
         np.testing.assert_array_equal(got, alone)
@@ -82,7 +87,7 @@ def test_the_service_answers_the_same_for_a_passage_alone_or_among_others(regist
         together = httpx.post(url + "/v1/classify", json={"texts": [LONG, *PASSAGES[::-1]]}).json()["results"][1:]
     together = together[::-1]
     if quantised:
-        assert together == alone
+            assert together == alone
     for a, b in zip(alone, together, strict=True):  # fp32: same labels, scores within 1e-5
         assert {f: v["label"] for f, v in a["frames"].items()} == {f: v["label"] for f, v in b["frames"].items()}
         assert {t: v["label"] for t, v in a["stance"].items()} == {t: v["label"] for t, v in b["stance"].items()}
@@ -91,3 +96,22 @@ def test_the_service_answers_the_same_for_a_passage_alone_or_among_others(regist
         for t in a["stance"]:
             for lab, v in a["stance"][t]["scores"].items():
                 assert v == pytest.approx(b["stance"][t]["scores"][lab], abs=1e-5)
+
+
+def test_the_registered_pyfunc_answers_as_the_service_does(registered_store, tmp_path):
+    import mlflow
+
+    settings = Settings(model_uri=f"models:/{registered_store['name']}@champion", tracking_uri=registered_store["uri"],
+                        cache_dir=tmp_path / "cache", int8=True)
+    with serve(create_app(settings)) as url:
+        served = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["text"],
+                                                                           "data": [[p] for p in PASSAGES]}}).json()
+    mlflow.set_tracking_uri(registered_store["uri"])
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{registered_store['name']}@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+    import pandas as pd
+
+    rows = model.predict(pd.DataFrame({"text": PASSAGES})).to_dict(orient="records")
+    assert rows == served["predictions"]

@@ -9,6 +9,8 @@ from training.basemodel import BaseModelMissing, package_model_dir, resolve_base
 from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
+from training.models.encoder import INT8_APPLIED
+from training.models.onnx_int8 import ONNX_APPLIED
 from training.predictor import Predictor, UnknownTargetError
 
 
@@ -80,8 +82,6 @@ def test_base_model_package_and_missing_model(monkeypatch):
     ({"ok": True, "tolerance": 0.01, "val_frames_macro_f1_delta": -0.002, "val_stance_macro_f1_delta": 0.001}, True),
 ])
 def test_int8_is_served_only_when_the_training_check_allowed_it(check, quantised, splits, codebook):
-    import torch
-
     cfg = build_config(tiny_overrides(model={"family": "finetune"}))
     clf = family_class("finetune")(codebook, cfg)
     clf.fit(splits["train"], splits["validation"])
@@ -89,19 +89,32 @@ def test_int8_is_served_only_when_the_training_check_allowed_it(check, quantised
     before = clf.predict_scores(texts)
     predictor = Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids},
                           meta={"int8_check": check} if check else {})
+    assert clf.int8_graph is not None and clf.int8_graph.is_file()  # fit exports the int8 graph
     applied = predictor.optimize_for_inference(int8=True)
-    linear = [m for m in clf.model.encoder.modules() if type(m) is torch.nn.Linear]
-    dynamic = [m for m in clf.model.encoder.modules() if "quantized" in type(m).__module__]
     if quantised:
-        assert any(a.startswith("encoder projections int8") for a in applied), applied
-        ffn_out = [n for n, _ in clf.model.encoder.named_modules()
-                   if n.endswith("output.dense") and ".attention." not in n]
-        assert dynamic and len(linear) == len(ffn_out)  # only the feed-forward outputs stay fp32
+        assert ONNX_APPLIED in applied and clf.runner is not None and clf.inference_batch == 1
+        assert predictor.quantised
     else:
-        assert not dynamic and any(a.startswith("int8 not applied") for a in applied), applied
+        assert clf.runner is None and any(a.startswith("int8 not applied") for a in applied), applied
+        assert not predictor.quantised
     after = clf.predict_scores(texts)
     assert np.allclose(after.frames, before.frames, atol=0.05)  # int8 moves scores a little, never much
     assert predictor.meta["inference_optimizations"] == applied
+
+
+def test_without_an_int8_graph_int8_falls_back_to_torch_one_passage_per_pass(splits, codebook):
+    import torch
+
+    cfg = build_config(tiny_overrides(model={"family": "finetune"}))
+    clf = family_class("finetune")(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    clf.int8_graph = None  # a model saved before the graph existed
+    applied = clf.optimize_for_inference(int8=True)
+    assert INT8_APPLIED in applied and clf.inference_batch == 1
+    linear = [m for m in clf.model.encoder.modules() if type(m) is torch.nn.Linear]
+    dynamic = [m for m in clf.model.encoder.modules() if "quantized" in type(m).__module__]
+    ffn_out = [n for n, _ in clf.model.encoder.named_modules() if n.endswith("output.dense") and ".attention." not in n]
+    assert dynamic and len(linear) == len(ffn_out)  # only the feed-forward outputs stay fp32
 
 
 @pytest.mark.parametrize("pooling, product", [("attention", False), ("mean", True), ("attention", True)])

@@ -51,6 +51,7 @@ from training.models.encoder import (
     set_threads,
     target_texts,
 )
+from training.models.onnx_int8 import ONNX_APPLIED, ONNX_FILE, Int8Runner, export_int8
 from training.models.tfidf import TfidfClassifier
 from training.thresholds import temper
 
@@ -62,6 +63,14 @@ INFERENCE_BATCH = 8
 less than one batch of a request's 32 mixed-length passages, and on CPU a batch of 8 already keeps
 the matmuls efficient: 32 passages of 40-120 words ran 1.37x faster in batches of 8 than of 32
 (experiments/benchmarks/RESULTS.md). Training batches are set by ``train.batch_size``."""
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def seed_everything(seed: int) -> None:
@@ -142,6 +151,8 @@ class FinetuneClassifier(Classifier):
         self.device = torch.device("cpu")
         self.tfidf: TfidfClassifier | None = None  # trained by ``fit`` when ``model.tfidf_blend`` > 0
         self.inference_batch = INFERENCE_BATCH  # 1 once quantised: see ``quantize_linear_int8``
+        self.int8_graph: Path | None = None  # the int8 ONNX graph (``training.models.onnx_int8``), made by ``fit``
+        self.runner: Int8Runner | None = None  # runs that graph once ``optimize_for_inference(int8=True)``
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
@@ -341,6 +352,16 @@ class FinetuneClassifier(Classifier):
         self.model.eval()
         if cfg.calibrate:
             self.calibrate(validation)
+        self.export_int8(Path(self._tmp) / ONNX_FILE)
+
+    def export_int8(self, dest: Path) -> None:
+        """Write the trained model as an int8 ONNX graph to ``dest`` (checked, saved and served with it);
+        without the ``onnx`` package, the model is served in torch."""
+        try:
+            example = self._collate(self._encode(["A short passage.", "A second, somewhat longer passage of text."]))
+            self.int8_graph = export_int8(self.model, example, dest)
+        except ImportError as exc:
+            log.warning("no int8 ONNX graph (%s): int8 serving will use torch", exc)
 
     @torch.inference_mode()
     def calibrate(self, validation: TaskData) -> tuple[float, float]:
@@ -490,15 +511,23 @@ class FinetuneClassifier(Classifier):
                  ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """(indices, frame logits, stance logits) per length-sorted batch, temperature applied; call
         it under ``torch.inference_mode``."""
-        self.model.eval()
         items = self._encode(list(texts))
+        if self.runner is not None:
+            for i, item in enumerate(items):
+                yield [i], *self.runner(self._collate([item]))
+            return
+        self.model.eval()
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
             yield idx, *self.model(self._collate([items[i] for i in idx]))
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         self._target_cache = self._target_ids()
         applied = ["target token ids cached"]
-        if int8:
+        if int8 and self.int8_graph is not None and _has_onnxruntime():
+            self.runner = Int8Runner(self.int8_graph)
+            self.inference_batch = 1
+            applied.append(ONNX_APPLIED)
+        elif int8:
             self.model.encoder = quantize_linear_int8(self.model.encoder)
             self.inference_batch = 1
             applied.append(INT8_APPLIED)
@@ -516,6 +545,8 @@ class FinetuneClassifier(Classifier):
                                             "targets": self.codebook.target_ids})
         if self.tfidf is not None:
             self.tfidf.save(path / "tfidf")
+        if self.int8_graph is not None:
+            shutil.copyfile(self.int8_graph, path / ONNX_FILE)
 
     @classmethod
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> FinetuneClassifier:
@@ -528,5 +559,7 @@ class FinetuneClassifier(Classifier):
         obj.target_text = {**obj.target_text, **meta.get("target_text", {})}
         if config.model.tfidf_blend > 0:
             obj.tfidf = TfidfClassifier.load(path / "tfidf", codebook, config)
+        if (path / ONNX_FILE).is_file():
+            obj.int8_graph = path / ONNX_FILE
         obj.model.eval()
         return obj

@@ -23,6 +23,19 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_features() -> str:
+    """The CPU flags that decide which int8/bf16 kernels run (VNNI, AMX, AVX-512 bf16), or ``none``."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return ", ".join(f for f in wanted if f in flags) or "none"
+    except OSError:
+        pass
+    return "unknown"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

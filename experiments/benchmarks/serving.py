@@ -43,7 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from experiments.benchmarks.procs import cpu_name, free_port, stop, tree_rss_mb, wait_ready
+from experiments.benchmarks.procs import cpu_features, cpu_name, free_port, stop, tree_rss_mb, wait_ready
 
 OUT = ROOT / "experiments" / "benchmarks" / "RESULTS.md"
 LOADGEN = Path(__file__).with_name("loadgen.py")
@@ -52,12 +52,11 @@ CONCURRENCY = (1, 4, 16)
 QUALITY_TOLERANCE = 0.01
 
 TARGETS = {
-    "throughput_ratio_single_c16": 2.0,   # at least
-    "throughput_ratio_batch32_min": 1.0,  # at least, every concurrency
+    "throughput_ratio_single_c16": 3.0,   # at least
+    "throughput_ratio_batch32": 2.0,      # at least, at concurrency 1 and 4
     "latency_ratio_single_c1": 1.5,       # at most: HTTP p50 / bare compute
-    "flops_fraction": 0.5,                # at least
-    "rss_mb": 800,                        # at most
-    "cold_start_s": 15,                   # at most
+    "rss_mb": 500,                        # at most
+    "cold_start_s": 5,                    # at most
 }
 
 
@@ -114,6 +113,51 @@ def matmul_flops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps:
             times.append(time.perf_counter() - t0)
         out[n] = 2 * n**3 / median(times)
     return out
+
+
+def int8_gemm_ops(m: int = 128, k: int = 384, n: int = 1536, reps: int = 50) -> dict[int, float]:
+    """Median ops/s (2*m*k*n per product) of an int8 matrix product in ONNX Runtime (MatMulInteger,
+    uint8 x int8, the kernel the served graph runs), at 1 thread (one served passage) and at all cores."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])],
+        [helper.make_tensor("b", TensorProto.INT8, [k, n],
+                            np.random.default_rng(0).integers(-127, 127, (k, n), dtype=np.int8).tobytes(), raw=True)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    a = np.random.default_rng(1).integers(0, 255, (m, k), dtype=np.uint8)
+    out = {}
+    for threads in sorted({1, os.cpu_count() or 1}):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        for _ in range(5):
+            sess.run(None, {"a": a})
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            sess.run(None, {"a": a})
+            times.append(time.perf_counter() - t0)
+        out[threads] = 2 * m * k * n / median(times)
+    return out
+
+
+def parallel_rate(predictor: Any, texts: list[str], workers: int, repeats: int) -> float:
+    """Passages/s of ``workers`` threads each scoring its share of ``texts`` (as the service's workers do)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shares = [texts[i::workers] for i in range(workers)]
+    walls = []
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            list(pool.map(predictor.scores, shares))
+            walls.append(time.perf_counter() - t0)
+    return len(texts) / median(walls)
 
 
 def passage_flops(predictor: Any, texts: list[str]) -> list[float]:
@@ -182,6 +226,7 @@ def start_mlflow(port: int, model_uri: str, env: dict[str, str], logdir: Path) -
     bindir = Path(sys.executable).parent  # the scoring server execs `uvicorn` from PATH
     menv = {**env, "PATH": f"{bindir}{os.pathsep}{env.get('PATH', '')}"}
     t0 = time.perf_counter()
+    menv["STANCE_PYFUNC_INT8"] = "false"  # the plain fp32 torch pyfunc: the path a user takes without this service
     proc = subprocess.Popen([str(bindir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
                              "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=menv,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -282,6 +327,12 @@ def main() -> int:
     q_served = quality(served, test)
     r_served = inprocess(served, texts, flops, args.repeats, served_threads, settings.threads_per_worker,
                          threads)
+    if served.quantised:  # one passage per run on one thread: the cores are used by parallel workers
+        r_served["batch_passages_per_s"] = parallel_rate(served, texts, settings.inference_workers, args.repeats)
+        r_served["batch_flops_per_s"] = r_served["batch_passages_per_s"] * statistics.mean(flops)
+        r_served["one_thread_passages_per_s"] = 1000 / r_served["single_shared_ms"]
+    print("int8 matrix product ceiling ...", flush=True)
+    int8_ops = int8_gemm_ops()
     del plain, served
     figures.update(
         threads=threads, served_threads=served_threads, workers=settings.inference_workers, matmul_flops=mm,
@@ -291,7 +342,7 @@ def main() -> int:
         quality_plain=q_plain, quality_served=q_served, inproc_plain=r_plain, inproc_served=r_served,
         flops_fraction_plain=r_plain["batch_flops_per_s"] / peak,
         flops_fraction_served=r_served["batch_flops_per_s"] / peak,
-        quality_delta={k: q_served[k] - q_plain[k] for k in q_plain})
+        quality_delta={k: q_served[k] - q_plain[k] for k in q_plain}, int8_gemm_ops=int8_ops)
     print(f"  matmul {peak / 1e9:.1f} GFLOP/s; inference {r_plain['batch_flops_per_s'] / 1e9:.1f} GFLOP/s "
           f"unoptimised, {r_served['batch_flops_per_s'] / 1e9:.1f} served; bare single passage "
           f"{r_plain['single_ms']:.1f} / {r_served['single_ms']:.1f} ms", flush=True)
@@ -355,26 +406,27 @@ def checks(f: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     f["ratios"] = ratio
     lat = t[("ours", 1, 1)]["p50_ms"] / f["inproc_served"]["single_ms"]
     f["latency_ratio"] = lat
-    worst_delta = max(abs(v) for v in f["quality_delta"].values())
+    worst_delta = min(f["quality_delta"].values())
+    p99_ours, p99_ml = t[("ours", 1, 16)]["p99_ms"], t[("mlflow", 1, 16)]["p99_ms"]
+    errors = sum(t[("ours", s, c)]["errors"] for s in SIZES for c in CONCURRENCY)
     return [
-        ("throughput, 1 passage, concurrency 16 (ours / MLflow)", ">= 2.0x", f"{ratio[(1, 16)]:.2f}x",
+        ("throughput, 1 passage, concurrency 16 (ours / MLflow)", ">= 3.0x", f"{ratio[(1, 16)]:.2f}x",
          ratio[(1, 16)] >= TARGETS["throughput_ratio_single_c16"]),
-        ("throughput, 32 passages, every concurrency (ours / MLflow)", ">= 1.0x",
-         ", ".join(f"c{c} {ratio[(32, c)]:.2f}x" for c in CONCURRENCY),
-         min(ratio[(32, c)] for c in CONCURRENCY) >= TARGETS["throughput_ratio_batch32_min"]),
+        ("throughput, 32 passages, concurrency 1 and 4 (ours / MLflow)", ">= 2.0x",
+         ", ".join(f"c{c} {ratio[(32, c)]:.2f}x" for c in (1, 4)),
+         min(ratio[(32, c)] for c in (1, 4)) >= TARGETS["throughput_ratio_batch32"]),
+        ("p99, 1 passage, concurrency 16 (ours vs MLflow)", "below MLflow's", f"{p99_ours:.0f} vs {p99_ml:.0f} ms",
+         p99_ours < p99_ml),
+        ("errors, every cell (ours)", "0", str(errors), errors == 0),
         ("p50 over HTTP / bare compute, 1 passage, concurrency 1", "<= 1.5x",
          f"{t[('ours', 1, 1)]['p50_ms']:.1f} / {f['inproc_served']['single_ms']:.1f} ms = {lat:.2f}x",
          lat <= TARGETS["latency_ratio_single_c1"]),
-        ("errors at concurrency 16 (ours)", "0", str(t[("ours", 1, 16)]["errors"] + t[("ours", 32, 16)]["errors"]),
-         t[("ours", 1, 16)]["errors"] + t[("ours", 32, 16)]["errors"] == 0),
-        ("inference FLOP/s / matmul FLOP/s (served model, all cores, in process)", ">= 50%",
-         f"{100 * f['flops_fraction_served']:.0f}%", f["flops_fraction_served"] >= TARGETS["flops_fraction"]),
-        ("resident memory of the loaded service after the load", "<= 800 MB",
+        ("resident memory of the loaded service after the load", "<= 500 MB",
          f"{f['rss_mb']:.0f} MB (peak {f['rss_peak_mb']:.0f})", f["rss_mb"] <= TARGETS["rss_mb"]),
-        ("cold start (process start to /readyz 200), median", "<= 15 s", f"{f['cold_start_s']:.1f} s",
+        ("cold start (process start to /readyz 200), median", "<= 5 s", f"{f['cold_start_s']:.1f} s",
          f["cold_start_s"] <= TARGETS["cold_start_s"]),
-        ("quality: test macro-F1 served vs unoptimised (frames, stance)", "within 0.01",
-         ", ".join(f"{v:+.4f}" for v in f["quality_delta"].values()), worst_delta <= QUALITY_TOLERANCE),
+        ("quality: test macro-F1 served vs unoptimised (frames, stance)", "loss at most 0.01",
+         ", ".join(f"{v:+.4f}" for v in f["quality_delta"].values()), -worst_delta <= QUALITY_TOLERANCE),
     ]
 
 
@@ -386,8 +438,11 @@ def render(f: dict[str, Any], args: argparse.Namespace) -> str:
         f"Generated by `.venv/bin/python experiments/benchmarks/serving.py` on {f['date']} "
         f"(`make benchmark-serving`). Model `{f['model_uri']}`.",
         f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, torch "
-        f"{__import__('torch').__version__}. Absolute figures depend on the machine "
+        f"{__import__('torch').__version__}, onnxruntime {__import__('onnxruntime').__version__}; CPU features: "
+        f"{cpu_features()}. Absolute figures depend on the machine "
         "and its load; the ratios, measured in this same run, are the headline.",
+        "MLflow serves the same registered version as a plain fp32 torch pyfunc (`STANCE_PYFUNC_INT8=false`), "
+        "the path a user takes without this service. "
         f"Load: `/invocations` with identical `dataframe_split` bodies to both servers, from a separate client "
         f"process; {f['passages']} test-split passages of 40-120 words; each cell at most {args.single_requests} "
         f"(1 passage) or {args.batch_requests} (32 passages) requests and {args.max_seconds:.0f} s; "
@@ -427,6 +482,14 @@ def render(f: dict[str, Any], args: argparse.Namespace) -> str:
         f"{f['quality_served']['test_frames_macro_f1']:.4f} |",
         f"| test stance macro-F1 | {f['quality_plain']['test_stance_macro_f1']:.4f} | "
         f"{f['quality_served']['test_stance_macro_f1']:.4f} |",
+        "| int8 matrix product (ONNX Runtime MatMulInteger, 128 x 384 x 1536) GOP/s, "
+        + ", ".join(f"{n} thread(s): {v / 1e9:.0f}" for n, v in f["int8_gemm_ops"].items()) + " | | |",
+        *([f"| served, one passage per run on one thread: passages/s; achieved GOP/s (model FLOPs as int8 ops) "
+           f"against the 1-thread int8 product | | {isv['one_thread_passages_per_s']:.1f}; "
+           f"{isv['one_thread_passages_per_s'] * f['flops_per_token'] * f['mean_tokens'] / 1e9:.0f} of "
+           f"{f['int8_gemm_ops'][1] / 1e9:.0f} "
+           f"({100 * isv['one_thread_passages_per_s'] * f['flops_per_token'] * f['mean_tokens'] / f['int8_gemm_ops'][1]:.0f}%) |"]
+          if "one_thread_passages_per_s" in isv else []),
         "", f"Served: {f['workers']} inference workers; a batch running alone gets {f['threads_alone']} torch "
         f"thread(s), batches running together {f['threads_shared']} each; "
         f"{', '.join(f['optimizations']) or 'no optimisation'}. Over HTTP (32-passage requests, "
@@ -452,6 +515,7 @@ def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
         "train_wall_s": f["train_wall_s"] or 0.0, "cold_start_s": f["cold_start_s"], "rss_mb": f["rss_mb"],
         "rss_peak_mb": f["rss_peak_mb"], "mlflow_rss_mb": f["mlflow_rss_mb"], "matmul_gflops": f["matmul_peak"] / 1e9,
         "flops_fraction_served": f["flops_fraction_served"], "flops_fraction_plain": f["flops_fraction_plain"],
+        "int8_gemm_gops_1t": f["int8_gemm_ops"][1] / 1e9,
         "flops_fraction_http": f["flops_fraction_http"], "latency_ratio_single_c1": f["latency_ratio"],
         "bare_single_ms": f["inproc_served"]["single_ms"],
         **{f"quality_delta_{k}": v for k, v in f["quality_delta"].items()},

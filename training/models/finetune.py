@@ -526,6 +526,7 @@ class FinetuneClassifier(Classifier):
         if int8 and self.int8_graph is not None and _has_onnxruntime():
             self.runner = Int8Runner(self.int8_graph)
             self.inference_batch = 1
+            self.model = None  # the graph holds the whole model: the torch weights are not needed to predict
             applied.append(ONNX_APPLIED)
         elif int8:
             self.model.encoder = quantize_linear_int8(self.model.encoder)
@@ -536,6 +537,9 @@ class FinetuneClassifier(Classifier):
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
+        if self.model is None:
+            raise ValueError("this classifier was optimised for int8 serving and holds no torch weights; "
+                             "save the model before optimize_for_inference")
         path.mkdir(parents=True, exist_ok=True)
         self.model.encoder.save_pretrained(path / "encoder")
         self.tokenizer.save_pretrained(path / "encoder")

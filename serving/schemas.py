@@ -99,8 +99,8 @@ class ModelInfo(BaseModel):
     thresholds: dict[str, float]
     metrics: dict[str, float]
     optimizations: list[str] = Field(default_factory=list, description="Inference optimisations applied at load")
-    self_check: dict[str, Any] = Field(default_factory=dict, description="Scores of fixed passages at load compared "
-                                       "with those stored at training: as loaded (fp32) and as served")
+    self_check: dict[str, Any] = Field(default_factory=dict, description="Scores of fixed passages at load, by the "
+                                       "runtime served, compared with that runtime's scores stored at training")
     int8_check: dict[str, Any] | None = Field(None, description="The training-time check of the quantised model "
                                               "(macro-F1 deltas and changed decisions on validation, test, realdev)")
 

@@ -7,6 +7,7 @@ depends on outside state.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,14 @@ broken runtime show up as different or non-finite scores before anything is serv
 
 class UnknownTargetError(ValueError):
     """A requested stance target is not in the model's codebook."""
+
+
+SELF_CHECK_TOLERANCE = 1e-3
+"""Largest score difference from the scores stored at training by the same runtime (fp32 batches
+differ by about 1e-6, int8 graphs across CPUs by the rounding of their fp32 parts)."""
+
+QUANTISED_TOLERANCE = 0.25
+"""Largest difference of a quantised model from the fp32 scores, for models stored without int8 scores."""
 
 
 class SelfCheckFailed(RuntimeError):
@@ -83,30 +92,42 @@ class Predictor:
                    for a in self.meta.get("inference_optimizations", []))
 
     def reference_scores(self) -> dict[str, Any]:
-        """Scores of ``SELF_CHECK_TEXTS`` now, in the form saved as ``selfcheck.json``."""
-        s = self.scores(SELF_CHECK_TEXTS)
-        return {"texts": list(SELF_CHECK_TEXTS), "frames": s.frames.tolist(),
-                "stance": {t: p.tolist() for t, p in s.stance.items()}}
+        """Scores of ``SELF_CHECK_TEXTS`` now, in the form saved as ``selfcheck.json``; with an int8
+        graph, also that graph's scores (``int8``), so a model served in int8 is checked against them."""
+        def table(s: Scores) -> dict[str, Any]:
+            return {"frames": s.frames.tolist(), "stance": {t: p.tolist() for t, p in s.stance.items()}}
 
-    def self_check(self, tolerance: float) -> dict[str, Any]:
-        """Score the self-check passages; raise ``SelfCheckFailed`` on a non-finite score, or on a
-        difference above ``tolerance`` from the scores stored at training (if the model has them)."""
+        out = {"texts": list(SELF_CHECK_TEXTS), **table(self.scores(SELF_CHECK_TEXTS))}
+        if getattr(self.classifier, "int8_graph", None) is not None:
+            twin = copy.copy(self.classifier)  # its own runner; the torch model stays with this one
+            if any("int8" in a for a in twin.optimize_for_inference(int8=True)):
+                out["int8"] = table(twin.predict_scores(list(SELF_CHECK_TEXTS), self.codebook.target_ids))
+        return out
+
+    def self_check(self) -> dict[str, Any]:
+        """Score the self-check passages with the model as it will serve; raise ``SelfCheckFailed`` on
+        a non-finite score, or on a difference from the scores stored at training (if the model has
+        them) above ``SELF_CHECK_TOLERANCE`` of the same runtime (``QUANTISED_TOLERANCE`` when only
+        fp32 scores were stored for a quantised model)."""
         ref = self.reference
         texts = list(ref["texts"]) if ref else list(SELF_CHECK_TEXTS)
         got = _score_rows(self.scores(texts))
         if not np.isfinite(got).all():
             raise SelfCheckFailed(f"{int((~np.isfinite(got)).sum())} non-finite score(s) on {len(texts)} fixed passages")
-        out: dict[str, Any] = {"passages": len(texts), "tolerance": tolerance, "reference": ref is not None}
+        out: dict[str, Any] = {"passages": len(texts), "reference": None}
         if ref:
-            want = _score_rows(Scores(frames=np.asarray(ref["frames"], dtype=np.float32),
-                                      stance={t: np.asarray(v, dtype=np.float32) for t, v in ref["stance"].items()}))
+            runtime = "int8" if self.quantised and "int8" in ref else "fp32"
+            tolerance = QUANTISED_TOLERANCE if self.quantised and runtime == "fp32" else SELF_CHECK_TOLERANCE
+            table = ref[runtime] if runtime == "int8" else ref
+            want = _score_rows(Scores(frames=np.asarray(table["frames"], dtype=np.float32),
+                                      stance={t: np.asarray(v, dtype=np.float32) for t, v in table["stance"].items()}))
             if want.shape != got.shape:
                 raise SelfCheckFailed(f"stored scores have shape {want.shape}, the model gives {got.shape}")
             diff = float(np.abs(want - got).max())
-            out["max_abs_diff"] = round(diff, 8)
+            out.update(reference=runtime, tolerance=tolerance, max_abs_diff=round(diff, 8))
             if diff > tolerance:
-                raise SelfCheckFailed(f"scores differ from those stored at training by up to {diff:.4g} "
-                                      f"(tolerance {tolerance:g})")
+                raise SelfCheckFailed(f"scores differ from the {runtime} scores stored at training by up to "
+                                      f"{diff:.4g} (tolerance {tolerance:g})")
         return out
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:

@@ -111,7 +111,7 @@ def test_alias_on_a_corrupt_model_version_is_refused(registered_store, tmp_path)
                                                        dst_path=str(copy)))
     finally:
         mlflow.set_tracking_uri(None)
-    weights = sorted(got.rglob("*.safetensors")) + sorted(got.rglob("heads.pt"))
+    weights = sorted(got.rglob("*.safetensors")) + sorted(got.rglob("heads.pt")) + sorted(got.rglob("*.onnx"))
     assert weights, "the tiny model should have weight files"
     for w in weights:
         w.write_bytes(b"\x00not weights\x00" * 8)

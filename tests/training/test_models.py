@@ -102,6 +102,14 @@ def test_int8_is_served_only_when_the_training_check_allowed_it(check, quantised
     assert predictor.meta["inference_optimizations"] == applied
 
 
+def test_int8_is_said_not_to_apply_to_tfidf(splits, codebook):
+    cfg = build_config(tiny_overrides(model={"family": "tfidf"}))
+    clf = family_class("tfidf")(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    applied = Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids}).optimize_for_inference(int8=True)
+    assert applied == ["int8 not applied: int8 does not apply to this model's family"]
+
+
 def test_without_an_int8_graph_int8_falls_back_to_torch_one_passage_per_pass(splits, codebook):
     import torch
 

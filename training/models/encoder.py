@@ -48,6 +48,14 @@ def in_private_memory(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+def load_tokenizer(path: Path):
+    """The tokenizer alone, from a local folder (never the hub)."""
+    force_offline()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
 def target_texts(codebook: Codebook, mode: str) -> dict[str, str]:
     """How each stance target is presented as the first segment of a (target, passage) pair."""
     out = {}

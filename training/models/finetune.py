@@ -30,6 +30,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ from training.models.encoder import (
     encoder_dir,
     length_batches,
     load_encoder,
+    load_tokenizer,
     mean_pool,
     quantize_linear_int8,
     run_layers,
@@ -52,7 +54,7 @@ from training.models.encoder import (
     target_texts,
 )
 from training.models.onnx_int8 import ONNX_APPLIED, ONNX_FILE, Int8Runner, export_int8
-from training.models.tfidf import TfidfClassifier
+from training.models.tfidf_runtime import TfidfRuntime
 from training.thresholds import temper
 
 log = logging.getLogger(__name__)
@@ -136,23 +138,51 @@ class MultiTaskModel(nn.Module):
 class FinetuneClassifier(Classifier):
     family = "finetune"
 
-    def __init__(self, codebook: Codebook, config: ExperimentConfig, model_dir: Path | None = None) -> None:
+    def __init__(self, codebook: Codebook, config: ExperimentConfig, model_dir: Path | None = None,
+                 heads: Path | None = None) -> None:
+        """With ``heads`` (a saved ``heads.pt``), the torch model is built from ``model_dir`` and those
+        heads only when first used: a model served from its int8 graph never loads the torch weights."""
         super().__init__(codebook, config)
         set_threads(config.train.torch_threads)
         seed_everything(config.train.seed)
         self._tmp = tempfile.mkdtemp(prefix="finetune-")
         weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
-        tokenizer, encoder = load_encoder(model_dir or encoder_dir(config, Path(self._tmp)))
-        self.tokenizer = tokenizer
-        self.model = MultiTaskModel(encoder, len(codebook.frame_ids), len(codebook.stance_labels),
-                                    config.model.dropout, config.model.stance_pooling, config.model.stance_product)
+        source = model_dir or encoder_dir(config, Path(self._tmp))
+        self._model: MultiTaskModel | None = None
+        self._pending: tuple[Path, Path] | None = None
+        if heads is None:
+            self.tokenizer, encoder = load_encoder(source)
+            self._model = self._build(encoder)
+        else:
+            self.tokenizer = load_tokenizer(source)
+            self._pending = (source, heads)
         self.target_text = target_texts(codebook, config.model.target_text)
         self.best_epoch = 0
         self.device = torch.device("cpu")
-        self.tfidf: TfidfClassifier | None = None  # trained by ``fit`` when ``model.tfidf_blend`` > 0
+        self.tfidf: Any = None  # TfidfClassifier trained by ``fit`` when ``model.tfidf_blend`` > 0; TfidfRuntime loaded
         self.inference_batch = INFERENCE_BATCH  # 1 once quantised: see ``quantize_linear_int8``
         self.int8_graph: Path | None = None  # the int8 ONNX graph (``training.models.onnx_int8``), made by ``fit``
         self.runner: Int8Runner | None = None  # runs that graph once ``optimize_for_inference(int8=True)``
+
+    def _build(self, encoder: nn.Module) -> MultiTaskModel:
+        m = self.config.model
+        return MultiTaskModel(encoder, len(self.codebook.frame_ids), len(self.codebook.stance_labels), m.dropout,
+                              m.stance_pooling, m.stance_product)
+
+    @property
+    def model(self) -> MultiTaskModel | None:
+        """The torch model (built on first use for a loaded model); ``None`` once served from the int8 graph."""
+        if self._model is None and self._pending is not None:
+            source, heads = self._pending
+            self._pending = None
+            model = self._build(load_encoder(source)[1])
+            model.load_state_dict(torch.load(heads, map_location="cpu"), strict=False)
+            self._model = model.eval()
+        return self._model
+
+    @model.setter
+    def model(self, value: MultiTaskModel | None) -> None:
+        self._model, self._pending = value, None
 
     # -- encoding -------------------------------------------------------------------------
     def _target_ids(self) -> list[list[int]]:
@@ -256,6 +286,8 @@ class FinetuneClassifier(Classifier):
         seed_everything(cfg.seed)
         if self.config.model.tfidf_blend > 0:
             # first, so every epoch is validated (and the best one chosen) as the blend that is served
+            from training.models.tfidf import TfidfClassifier  # scikit-learn: to train, not to serve
+
             self.tfidf = TfidfClassifier(self.codebook, self.config)
             self.tfidf.fit(train, validation)
             seed_everything(cfg.seed)
@@ -355,13 +387,14 @@ class FinetuneClassifier(Classifier):
         self.export_int8(Path(self._tmp) / ONNX_FILE)
 
     def export_int8(self, dest: Path) -> None:
-        """Write the trained model as an int8 ONNX graph to ``dest`` (checked, saved and served with it);
-        without the ``onnx`` package, the model is served in torch."""
+        """Write the trained model as an int8 ONNX graph to ``dest`` (checked, saved and served with it).
+        Without the ``onnx`` package, or without room to write it, the model has no graph and int8
+        serving uses torch (the int8 check then measures that)."""
         try:
             example = self._collate(self._encode(["A short passage.", "A second, somewhat longer passage of text."]))
             self.int8_graph = export_int8(self.model, example, dest)
-        except ImportError as exc:
-            log.warning("no int8 ONNX graph (%s): int8 serving will use torch", exc)
+        except (ImportError, OSError) as exc:
+            log.warning("no int8 ONNX graph (%s: %s): int8 serving will use torch", type(exc).__name__, exc)
 
     @torch.inference_mode()
     def calibrate(self, validation: TaskData) -> tuple[float, float]:
@@ -532,7 +565,8 @@ class FinetuneClassifier(Classifier):
             self.model.encoder = quantize_linear_int8(self.model.encoder)
             self.inference_batch = 1
             applied.append(INT8_APPLIED)
-        self.model.eval()
+        if self.model is not None:
+            self.model.eval()
         return applied
 
     # -- persistence ----------------------------------------------------------------------
@@ -557,13 +591,16 @@ class FinetuneClassifier(Classifier):
         meta = read_json(path / "finetune.json")
         if meta.get("targets", codebook.target_ids) != codebook.target_ids:
             raise ValueError(f"{path}: saved targets {meta.get('targets')} differ from the codebook's")
-        obj = cls(codebook, config, model_dir=path / "encoder")
-        obj.model.load_state_dict(torch.load(path / "heads.pt", map_location="cpu"), strict=False)
+        obj = cls(codebook, config, model_dir=path / "encoder", heads=path / "heads.pt")
         obj.best_epoch = int(meta.get("best_epoch", 0))
         obj.target_text = {**obj.target_text, **meta.get("target_text", {})}
         if config.model.tfidf_blend > 0:
-            obj.tfidf = TfidfClassifier.load(path / "tfidf", codebook, config)
+            if TfidfRuntime.available(path / "tfidf"):
+                obj.tfidf = TfidfRuntime(path / "tfidf", codebook)
+            else:
+                from training.models.tfidf import TfidfClassifier
+
+                obj.tfidf = TfidfClassifier.load(path / "tfidf", codebook, config)
         if (path / ONNX_FILE).is_file():
             obj.int8_graph = path / ONNX_FILE
-        obj.model.eval()
         return obj

@@ -14,6 +14,7 @@ from training.config import ExperimentConfig
 from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, Scores
 from training.models.heads import LogRegHeads
+from training.models.tfidf_runtime import export
 
 
 class TfidfClassifier(Classifier):
@@ -45,6 +46,7 @@ class TfidfClassifier(Classifier):
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         joblib.dump({"word": self.word, "char": self.char, "heads": self.heads}, path / "tfidf.joblib")
+        export(self, path)  # the same model as arrays, for serving without scikit-learn
 
     @classmethod
     def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> TfidfClassifier:

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(None, description="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI, "
                                                        "else the embedded sqlite store at the repo root)")
     cache_dir: Path = Field(REPO_ROOT / "var" / "model-cache",
-                            description="Local copy of the last loaded model, used when the registry is unreachable")
+                            description="Verified local copies of loaded versions; the copy last served for the "
+                                        "same URI and registry is used when the registry cannot be reached")
     max_texts: int = Field(64, ge=1, le=4096, description="Most texts in one request")
     max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Most characters in one text")
     max_article_chars: int = Field(200_000, ge=1000, le=5_000_000, description="Most characters in one article")
@@ -35,9 +36,9 @@ class Settings(BaseSettings):
                                                            "for a batch running alone, an even share when "
                                                            "several run at once)")
     inference_workers: int = Field(2, ge=1, le=64, description="Batches run at once, each in its own thread")
-    int8: bool = Field(True, description="Quantise the encoder to int8 at load when the model's own training-time "
-                                         "check allows it (faster; scores, and 1-3% of decisions, then "
-                                         "depend on the passages batched together)")
+    int8: bool = Field(True, description="Serve the model's int8 graph (ONNX Runtime, one passage per run, so a "
+                                         "passage's scores do not depend on its batch) when the model's own "
+                                         "training-time int8 check passed; otherwise fp32")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
     retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")

@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 COPY_INFO = ".stance-copy.json"
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|passwd|pwd|signature|sig|access_token|"
@@ -29,16 +29,13 @@ class CopyDamaged(RuntimeError):
     """A local copy is missing files, has no digest, or its files do not match the digest."""
 
 
-def redact_uri(uri: str) -> str:
-    """``uri`` with user-info and secret-looking query values replaced by ``***``."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "<unparseable URI>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return _SECRET_QUERY.sub(r"\1***", urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_uri(text: str) -> str:
+    """``text`` (a URI, or a message that contains URIs) with user-info and secret-looking query
+    values replaced by ``***``."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
 
 
 def registry_identity(tracking_uri: str) -> str:

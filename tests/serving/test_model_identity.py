@@ -290,3 +290,22 @@ def test_registry_identity_and_redaction():
     assert registry_identity("sqlite:///a/../b/mlflow.db") == registry_identity("sqlite:///b/mlflow.db")
     assert registry_identity("http://user:pw@host:5000/") == "http://host:5000"
     assert redact_uri("https://user:s3cret@host/x?token=abc&run=1") == "https://***@host/x?token=***&run=1"
+
+
+def test_credentials_in_the_tracking_uri_never_reach_a_response_or_a_log(tmp_path, caplog):
+    import logging
+
+    secret = "TopSecret123"
+    settings = Settings(model_uri="models:/sf-test@champion", cache_dir=tmp_path / "cache",
+                        tracking_uri=f"http://alice:{secret}@127.0.0.1:9/mlflow?token=tok{secret}",
+                        admin_token="identity-token-0123456789")
+    caplog.set_level(logging.DEBUG)
+    with serve(create_app(settings)) as url:
+        seen = [httpx.get(url + "/readyz"), httpx.get(url + "/v1/model"), httpx.get(url + "/metrics"),
+                httpx.post(url + "/v1/classify", json={"texts": TEXTS}),
+                httpx.post(url + "/admin/reload", headers={"Authorization": "Bearer identity-token-0123456789"},
+                           timeout=60)]
+    assert seen[0].status_code == 503 and "***@127.0.0.1:9" in seen[0].json()["error"]
+    for r in seen:
+        assert secret not in r.text and secret not in str(r.headers), r.text
+    assert not [rec.getMessage() for rec in caplog.records if secret in rec.getMessage()]

@@ -11,9 +11,12 @@ import sys
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
-        if msg.startswith("{"):
+        if msg.startswith("{") and not record.exc_info:
             return msg
-        return json.dumps({"level": record.levelname, "logger": record.name, "message": msg})
+        out = {"level": record.levelname, "logger": record.name, "message": msg}
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,10 +96,12 @@ class Gatekeeper:
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status_holder = {"status": 500}
+        response_began = [False]
         limit = self.settings.max_body_bytes
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
+                response_began[0] = True
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
@@ -156,7 +158,14 @@ class Gatekeeper:
                         return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
                     return await receive()
 
-                await self.app(scope, replay, send_with_id)
+                try:
+                    await self.app(scope, replay, send_with_id)
+                except Exception as exc:  # noqa: BLE001 - the last resort: JSON 500, counted, traceback logged
+                    log.error("unhandled error (request id %s): %s", rid, type(exc).__name__, exc_info=exc)
+                    if response_began[0]:
+                        status_holder["status"] = 500
+                    else:
+                        await reject(500, f"internal error ({type(exc).__name__}); request id {rid}")
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
         status = status_holder["status"]
@@ -282,6 +291,8 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
             raise InputError("body is not valid UTF-8", 400) from None
         except json.JSONDecodeError as exc:
             raise InputError(f"body is not valid JSON: {exc.msg} at position {exc.pos}", 400) from None
+        except ValueError as exc:  # e.g. an integer of thousands of digits
+            raise InputError(f"body holds a value that cannot be read: {str(exc)[:200]}", 400) from None
         except RecursionError:
             raise InputError("body JSON is nested too deeply", 400) from None
         try:
@@ -290,7 +301,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
             raise InputError(str(exc), 400) from None
         texts = service.check_texts(texts, cfg.max_texts, cfg.max_text_chars, field="text")
         targets = None
-        if params.get("targets"):
+        if params.get("targets") not in (None, "", []):
             raw = params["targets"]
             targets = service.check_targets(model, raw.split(",") if isinstance(raw, str) else raw)
         results = await service.classify(model, texts, targets)

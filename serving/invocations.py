@@ -25,6 +25,11 @@ def parse_invocation(body: Any) -> tuple[list[Any], dict[str, Any]]:
         params = {}
     if not isinstance(params, dict):
         raise InvocationError("params must be an object")
+    targets = params.get("targets")
+    if targets is not None and not isinstance(targets, str) and not (
+            isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+        raise InvocationError(f"params.targets must be a comma-separated string or a list of strings, "
+                              f"got {type(targets).__name__}")
     data = body[keys[0]]
     if keys[0] == "dataframe_split":
         if not isinstance(data, dict) or not isinstance(data.get("columns"), list) or not isinstance(data.get("data"), list):

@@ -280,3 +280,38 @@ def test_settings_refuse_unsafe_values():
 def test_cors_off_by_default(client):
     r = client.options("/v1/classify", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_an_unexpected_error_is_a_json_500_with_request_id_counted_and_logged(caplog):
+    caplog.set_level("INFO")
+    with make_client(loader=lambda allow_cache: fake_loaded(predictor=FakePredictor(fail_on="BOOM"))) as c:
+        r = c.post("/v1/classify", json={"texts": ["BOOM"]}, headers={"x-request-id": "last-resort-1"})
+        assert r.status_code == 500 and r.headers["content-type"].startswith("application/json")
+        assert r.json()["request_id"] == "last-resort-1" and "RuntimeError" in r.json()["detail"]
+        metrics = c.get("/metrics").text
+    assert 'route="/v1/classify",status="500"' in metrics
+    logged = [rec for rec in caplog.records if rec.exc_info and "last-resort-1" in rec.getMessage()]
+    assert logged and "model exploded" in caplog.text
+    from serving.__main__ import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(logged[0]))  # the service's log format keeps the traceback
+    assert "RuntimeError: model exploded" in line["traceback"] and "last-resort-1" in line["message"]
+    assert any('"request_id": "last-resort-1"' in rec.getMessage() and '"status": 500' in rec.getMessage()
+               for rec in caplog.records)
+
+
+@pytest.mark.parametrize("body, needle", [
+    ({"inputs": ["a passage"], "params": {"targets": 5}}, "params.targets"),
+    ({"inputs": ["a passage"], "params": {"targets": True}}, "params.targets"),
+    ({"inputs": ["a passage"], "params": {"targets": {"nato_protection": 1}}}, "params.targets"),
+    ({"inputs": ["a passage"], "params": {"targets": [1, 2]}}, "params.targets"),
+])
+def test_invocations_params_of_the_wrong_type_are_a_400_naming_them(client, body, needle):
+    r = client.post("/invocations", json=body)
+    assert r.status_code == 400 and needle in r.json()["detail"] and r.json()["request_id"]
+
+
+def test_invocations_with_a_5000_digit_number_is_a_400(client):
+    r = client.post("/invocations", content='{"inputs": [' + "9" * 5000 + "]}",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "cannot be read" in r.json()["detail"]

@@ -345,9 +345,9 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         token = settings.admin_token
         if token is None:
             return JSONResponse({"detail": "admin routes are disabled (no STANCE_ADMIN_TOKEN)"}, status_code=404)
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not authorization or not authorization.startswith("Bearer ") or \
-                not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or \
+                not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
             return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:

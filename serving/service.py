@@ -223,7 +223,10 @@ class Service:
 
     async def classify(self, model: LoadedModel, texts: list[str], targets: list[str] | None) -> list[dict[str, Any]]:
         self.metrics.queue.set(self.batcher.pending + len(texts))
-        results = await self.batcher.submit(model, texts, targets)
+        try:
+            results = await self.batcher.submit(model, texts, targets)
+        finally:
+            self.metrics.queue.set(self.batcher.pending)  # what still waits once this request is done
         self.metrics.passages.inc(len(texts))
         return results
 

@@ -315,3 +315,21 @@ def test_invocations_with_a_5000_digit_number_is_a_400(client):
     r = client.post("/invocations", content='{"inputs": [' + "9" * 5000 + "]}",
                     headers={"content-type": "application/json"})
     assert r.status_code == 400 and "cannot be read" in r.json()["detail"]
+
+
+def test_the_bearer_scheme_is_case_insensitive():
+    versions = iter(["1", "2", "3"])
+    with make_client(loader=lambda allow_cache: fake_loaded(next(versions))) as c:
+        assert c.post("/admin/reload", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+        assert c.post("/admin/reload", headers={"Authorization": f"BEARER {TOKEN}"}).status_code == 200
+        assert c.post("/admin/reload", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+        assert c.post("/admin/reload", headers={"Authorization": TOKEN}).status_code == 401
+
+
+def test_the_queue_gauge_falls_back_to_zero_when_idle(client):
+    import re
+
+    for _ in range(3):
+        assert client.post("/v1/classify", json={"texts": ["one", "two", "three"]}).status_code == 200
+    gauge = re.search(r"^inference_queue_passages (\S+)$", client.get("/metrics").text, re.MULTILINE)
+    assert gauge and float(gauge.group(1)) == 0.0

@@ -62,9 +62,8 @@ def copy_dir(cache_dir: Path, registry: str, name: str, version: str, run_id: st
     return Path(cache_dir) / name / f"v{version}-{_short_hash(registry, name, version, run_id, source)}"
 
 
-def manifest_path(cache_dir: Path, registry: str, model_uri: str) -> Path:
-    """The manifest of the copy last served for ``model_uri`` in ``registry``."""
-    name = model_uri.split(":/", 1)[-1].strip("/").split("/")[0].split("@")[0]
+def manifest_path(cache_dir: Path, registry: str, name: str, model_uri: str) -> Path:
+    """The manifest of the copy last served for ``model_uri`` (of model ``name``) in ``registry``."""
     return Path(cache_dir) / name / "manifests" / f"{_short_hash(registry, model_uri)}.json"
 
 

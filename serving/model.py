@@ -130,7 +130,7 @@ class ModelStore:
         self.name, self.alias, self.version = parse_model_uri(model_uri)
 
     def _manifest_path(self) -> Path:
-        return manifest_path(self.cache_dir, self.registry, self.model_uri)
+        return manifest_path(self.cache_dir, self.registry, self.name, self.model_uri)
 
     def _fetch(self) -> tuple[str, Path]:
         """(version, verified local folder) of what the URI names now, via ``python -m serving.fetch``.
@@ -148,14 +148,13 @@ class ModelStore:
             proc.kill()
             proc.communicate()
             raise RegistryUnavailable(f"no answer within {FETCH_TIMEOUT_S} s") from exc
-        out = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-        reason = redact_uri((out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1])
-        if out.returncode == 0:
-            got = json.loads(out.stdout.strip().splitlines()[-1])
+        reason = redact_uri((stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
+        if proc.returncode == 0:
+            got = json.loads(stdout.strip().splitlines()[-1])
             return got["version"], Path(got["path"])
-        if out.returncode == NOT_FOUND:
+        if proc.returncode == NOT_FOUND:
             raise ModelNotFound(f"{self.model_uri}: {reason}")
-        if out.returncode == NOT_A_MODEL:
+        if proc.returncode == NOT_A_MODEL:
             raise ModelLoadError(f"{self.model_uri}: {reason}")
         raise RegistryUnavailable(reason)
 

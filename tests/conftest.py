@@ -84,22 +84,20 @@ def tiny_overrides(**extra: dict) -> dict:
     return base
 
 
-@pytest.fixture(scope="session")
-def registered_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A session-wide sqlite store holding a tiny fine-tuned model registered as champion."""
+def train_tiny_into(uri: str, name: str, **overrides: dict):
+    """Train a tiny model into the store at ``uri``, register it as ``name`` and promote it; the
+    process-wide MLflow settings are restored afterwards. Returns the ``TrainResult``."""
     import mlflow
 
     from training.config import build_config
     from training.promote import promote
     from training.trainer import train
 
-    root = tmp_path_factory.mktemp("registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
-        result = train(build_config(tiny_overrides(tracking={"registered_model": "sf-test"})))
-        promote("sf-test")
+        result = train(build_config(tiny_overrides(**overrides, tracking={"registered_model": name})))
+        promote(name)
     finally:
         if old is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -108,4 +106,36 @@ def registered_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
         os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    return result
+
+
+def private_store(registered_store: dict, tmp_path: Path):
+    """A copy of the session store that a test may change: (tracking URI, client)."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    root = tmp_path / "store"
+    shutil.copytree(registered_store["root"], root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return uri, MlflowClient(uri, uri)
+
+
+def download_version(uri: str, name: str, version: str, dest: Path) -> Path:
+    """The files of registered version ``name``/``version`` of the store at ``uri``, under ``dest``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest)))
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def registered_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A session-wide sqlite store holding a tiny fine-tuned model registered as champion."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    result = train_tiny_into(uri, "sf-test")
     return {"uri": uri, "root": root, "name": "sf-test", "version": result.model_version, "run_id": result.run_id}

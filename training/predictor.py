@@ -60,7 +60,7 @@ class NonFiniteScores(RuntimeError):
     """The model produced a NaN or infinite score: an error, never a result."""
 
 
-def _score_rows(scores: Scores) -> np.ndarray:
+def score_rows(scores: Scores) -> np.ndarray:
     """Every score of every passage side by side, (n, frames + targets x labels)."""
     return np.concatenate([scores.frames, *(scores.stance[t] for t in sorted(scores.stance))], axis=1)
 
@@ -111,7 +111,7 @@ class Predictor:
         fp32 scores were stored for a quantised model)."""
         ref = self.reference
         texts = list(ref["texts"]) if ref else list(SELF_CHECK_TEXTS)
-        got = _score_rows(self.scores(texts))
+        got = score_rows(self.scores(texts))
         if not np.isfinite(got).all():
             raise SelfCheckFailed(f"{int((~np.isfinite(got)).sum())} non-finite score(s) on {len(texts)} fixed passages")
         out: dict[str, Any] = {"passages": len(texts), "reference": None}
@@ -119,7 +119,7 @@ class Predictor:
             runtime = "int8" if self.quantised and "int8" in ref else "fp32"
             tolerance = QUANTISED_TOLERANCE if self.quantised and runtime == "fp32" else SELF_CHECK_TOLERANCE
             table = ref[runtime] if runtime == "int8" else ref
-            want = _score_rows(Scores(frames=np.asarray(table["frames"], dtype=np.float32),
+            want = score_rows(Scores(frames=np.asarray(table["frames"], dtype=np.float32),
                                       stance={t: np.asarray(v, dtype=np.float32) for t, v in table["stance"].items()}))
             if want.shape != got.shape:
                 raise SelfCheckFailed(f"stored scores have shape {want.shape}, the model gives {got.shape}")

@@ -25,12 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.predictor import score_rows  # noqa: E402
 
 LONG = " ".join(["The delegation went through every clause of the draft in turn and took questions on each."] * 10)
-
-
-def rows(scores) -> np.ndarray:  # noqa: ANN001
-    return np.concatenate([scores.frames, *(scores.stance[t] for t in sorted(scores.stance))], axis=1)
 
 
 def decisions(predictor, r: np.ndarray) -> np.ndarray:  # noqa: ANN001
@@ -47,29 +44,29 @@ def grouped(clf, texts: list[str], size: int, seed: int = 0, batch_size: int | N
     out = None
     for i in range(0, len(order), size):
         idx = order[i:i + size]
-        r = rows(clf.predict_scores([texts[j] for j in idx], batch_size=batch_size))
+        r = score_rows(clf.predict_scores([texts[j] for j in idx], batch_size=batch_size))
         out = np.zeros((len(texts), r.shape[1]), dtype=r.dtype) if out is None else out
         out[idx] = r
     return out
 
 
 def invariance(name: str, predictor, clf, texts: list[str], batch_size: int | None = None) -> None:  # noqa: ANN001
-    alone = np.concatenate([rows(clf.predict_scores([t], batch_size=batch_size)) for t in texts])
+    alone = np.concatenate([score_rows(clf.predict_scores([t], batch_size=batch_size)) for t in texts])
     ref = decisions(predictor, alone)
     for label, got in (("shuffled batches of 8", grouped(clf, texts, 8, batch_size=batch_size)),
                        ("shuffled batches of 32", grouped(clf, texts, 32, 1, batch_size=batch_size)),
                        ("beside a long passage", np.concatenate(
-                           [rows(clf.predict_scores([t, LONG], batch_size=batch_size))[:1] for t in texts]))):
+                           [score_rows(clf.predict_scores([t, LONG], batch_size=batch_size))[:1] for t in texts]))):
         d = np.abs(got - alone)
         changed = int((decisions(predictor, got) != ref).sum())
         print(f"| {name} | {label} | {d.max():.2e} | {'yes' if d.max() == 0 else 'no'} | {changed} of {ref.size} |")
 
 
-def rate(clf, texts: list[str], repeats: int = 3) -> float:  # noqa: ANN001
+def rate(clf, texts: list[str], repeats: int = 3, batch_size: int | None = None) -> float:  # noqa: ANN001
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        clf.predict_scores(texts)
+        clf.predict_scores(texts, batch_size=batch_size)
         times.append(time.perf_counter() - t)
     return len(texts) / statistics.median(times)
 
@@ -118,7 +115,7 @@ def main() -> int:
     for name, d in sets.items():
         out = []
         for clf in (fp32, int8):
-            r = rows(clf.predict_scores(d.texts))
+            r = score_rows(clf.predict_scores(d.texts))
             out.append(r)
         m = [evaluate_arrays(predictor.codebook, d.frames, decisions(predictor, r)[:, :len(predictor.codebook.frame_ids)],
                              d.stance, {t: decisions(predictor, r)[:, len(predictor.codebook.frame_ids) + k]
@@ -133,15 +130,9 @@ def main() -> int:
         torch.set_num_threads(threads)
         print(f"- torch at {threads} thread(s): fp32 batches of 8 {rate(fp32, texts):.1f}; int8 one passage per pass "
               f"{rate(torch_int8, texts):.1f}; int8 batches of 8 (not invariant) "
-              f"{len(texts) / min(timeit(torch_int8, texts) for _ in range(3)):.1f}")
+              f"{rate(torch_int8, texts, batch_size=8):.1f}")
     print(f"- int8 as served, one passage per run on one thread: {rate(int8, texts):.1f}")
     return 0
-
-
-def timeit(clf, texts: list[str]) -> float:  # noqa: ANN001
-    t = time.perf_counter()
-    clf.predict_scores(texts, batch_size=8)
-    return time.perf_counter() - t
 
 
 if __name__ == "__main__":

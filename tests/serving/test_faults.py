@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,12 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
-import mlflow
 import pytest
-from mlflow import MlflowClient
 
 from serving.app import create_app
 from serving.config import Settings
+from tests.conftest import download_version, private_store
 from tests.serving.hostile import run_matrix, slow_loris
 from tests.serving.live import free_port, serve
 
@@ -28,13 +26,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def _settings(name: str, uri: str, cache: Path, **extra) -> Settings:
     return Settings(model_uri=f"models:/{name}@champion", tracking_uri=uri, cache_dir=cache, admin_token=TOKEN,
                     **extra)
-
-
-def _private_store(registered_store: dict, tmp_path: Path) -> tuple[str, MlflowClient]:
-    root = tmp_path / "store"
-    shutil.copytree(registered_store["root"], root)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    return uri, MlflowClient(uri, uri)
 
 
 def test_hostile_matrix_gets_clear_4xx_and_never_5xx(registered_store, tmp_path):
@@ -79,7 +70,7 @@ def _start_mlflow_server(db_uri: str, tmp_path: Path) -> tuple[subprocess.Popen,
 
 @pytest.mark.slow
 def test_registry_down_during_reload_keeps_the_old_model(registered_store, tmp_path):
-    db_uri, _ = _private_store(registered_store, tmp_path)
+    db_uri, _ = private_store(registered_store, tmp_path)
     server, tracking = _start_mlflow_server(db_uri, tmp_path)
     try:
         app = create_app(_settings(registered_store["name"], tracking, tmp_path / "cache"))
@@ -100,17 +91,11 @@ def test_registry_down_during_reload_keeps_the_old_model(registered_store, tmp_p
 
 
 def test_alias_on_a_corrupt_model_version_is_refused(registered_store, tmp_path):
-    uri, client = _private_store(registered_store, tmp_path)
+    uri, client = private_store(registered_store, tmp_path)
     name = registered_store["name"]
     good = client.get_model_version_by_alias(name, "champion")
     # a stance-framing model whose weights were damaged in the store: same files, garbage inside
-    copy = tmp_path / "corrupt-model"
-    mlflow.set_tracking_uri(uri)
-    try:
-        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{good.version}",
-                                                       dst_path=str(copy)))
-    finally:
-        mlflow.set_tracking_uri(None)
+    got = download_version(uri, name, good.version, tmp_path / "corrupt-model")
     weights = sorted(got.rglob("*.safetensors")) + sorted(got.rglob("heads.pt")) + sorted(got.rglob("*.onnx"))
     assert weights, "the tiny model should have weight files"
     for w in weights:

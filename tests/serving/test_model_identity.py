@@ -7,52 +7,28 @@ Real sqlite stores and real (tiny) trained models throughout.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import httpx
-import mlflow
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 
 from serving.app import create_app
 from serving.config import Settings
 from serving.copies import COPY_INFO, CopyDamaged, redact_uri, registry_identity, verify_copy
 from serving.model import ModelLoadError, ModelNotFound, ModelStore, RegistryUnavailable
-from tests.conftest import tiny_overrides
+from tests.conftest import download_version, private_store, train_tiny_into
 from tests.serving.live import serve
+from training.predictor import score_rows
 
 TEXTS = ["NATO leaders promised Kyiv a path to membership.", "Moscow threatened retaliation for the strikes."]
 
 
-def _private_store(registered_store: dict, tmp_path: Path) -> tuple[str, MlflowClient]:
-    root = tmp_path / "store"
-    shutil.copytree(registered_store["root"], root)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    return uri, MlflowClient(uri, uri)
-
-
 def _train_into(uri: str, family: str, name: str = "sf-test") -> tuple[str, str]:
     """Train a tiny model of ``family`` into the store at ``uri`` and make it champion: (version, run id)."""
-    from training.config import build_config
-    from training.promote import promote
-    from training.trainer import train
-
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        result = train(build_config(tiny_overrides(model={"family": family}, tracking={"registered_model": name})))
-        promote(name)
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
-        mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
+    result = train_tiny_into(uri, name, model={"family": family})
     return str(result.model_version), result.run_id
 
 
@@ -64,12 +40,11 @@ def _unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _scores(loaded) -> np.ndarray:  # noqa: ANN001
-    s = loaded.predictor.scores(TEXTS)
-    return np.concatenate([s.frames, *(s.stance[t] for t in sorted(s.stance))], axis=1)
+    return score_rows(loaded.predictor.scores(TEXTS))
 
 
 def test_store_reset_never_serves_the_old_weights_under_the_new_run(registered_store, tmp_path):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     old = ModelStore("models:/sf-test@champion", uri, cache).load()
     assert old.predictor.meta["family"] == "finetune" and old.run_id == registered_store["run_id"]
@@ -91,7 +66,7 @@ def test_store_reset_never_serves_the_old_weights_under_the_new_run(registered_s
 
 
 def test_two_stores_sharing_one_copy_folder_each_serve_their_own(registered_store, tmp_path):
-    uri_a, _ = _private_store(registered_store, tmp_path)
+    uri_a, _ = private_store(registered_store, tmp_path)
     uri_b = f"sqlite:///{tmp_path / 'other' / 'mlflow.db'}"
     (tmp_path / "other").mkdir()
     _, run_b = _train_into(uri_b, "tfidf")
@@ -111,7 +86,7 @@ def test_two_stores_sharing_one_copy_folder_each_serve_their_own(registered_stor
 ])
 def test_a_uri_the_registry_does_not_know_is_not_served_from_any_copy(registered_store, tmp_path, model_uri,
                                                                       message):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     ModelStore("models:/sf-test@champion", uri, cache).load()  # a good copy sits in the cache
     with pytest.raises(ModelNotFound, match=message):
@@ -123,7 +98,7 @@ def test_a_uri_the_registry_does_not_know_is_not_served_from_any_copy(registered
 
 
 def test_a_deleted_champion_alias_is_not_ready_then_served_once_set_again(registered_store, tmp_path):
-    uri, client = _private_store(registered_store, tmp_path)
+    uri, client = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     ModelStore("models:/sf-test@champion", uri, cache).load()
     client.delete_registered_model_alias("sf-test", "champion")
@@ -141,15 +116,11 @@ def test_a_deleted_champion_alias_is_not_ready_then_served_once_set_again(regist
 
 
 def test_a_version_whose_artifacts_were_deleted_is_refused_not_replaced(registered_store, tmp_path):
-    uri, client = _private_store(registered_store, tmp_path)
+    uri, client = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     good = ModelStore("models:/sf-test@champion", uri, cache).load()
     files = tmp_path / "v-files"
-    mlflow.set_tracking_uri(uri)
-    try:
-        got = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/sf-test/{good.version}", dst_path=str(files))
-    finally:
-        mlflow.set_tracking_uri(None)
+    got = download_version(uri, "sf-test", good.version, files)
     gone = client.create_model_version("sf-test", str(got), run_id=good.run_id)
     shutil.rmtree(files)
     client.set_registered_model_alias("sf-test", "champion", gone.version)
@@ -159,7 +130,7 @@ def test_a_version_whose_artifacts_were_deleted_is_refused_not_replaced(register
 
 
 def test_registry_down_falls_back_only_to_the_copy_made_for_the_same_uri(registered_store, tmp_path, monkeypatch):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     served = ModelStore("models:/sf-test@champion", uri, cache).load()
     _unreachable(monkeypatch)
@@ -186,7 +157,7 @@ def _flip_bytes(path: Path, offset: int = 4096) -> None:
 
 
 def test_a_damaged_copy_is_downloaded_again_or_never_served(registered_store, tmp_path, monkeypatch):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     first = ModelStore("models:/sf-test@champion", uri, cache).load()
     expected = _scores(first)
@@ -207,7 +178,7 @@ def test_a_damaged_copy_is_downloaded_again_or_never_served(registered_store, tm
 
 
 def test_a_running_model_does_not_read_its_files_again(registered_store, tmp_path):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     cache = tmp_path / "cache"
     loaded = ModelStore("models:/sf-test@champion", uri, cache).load()
     before = _scores(loaded)
@@ -222,15 +193,9 @@ def test_a_running_model_does_not_read_its_files_again(registered_store, tmp_pat
 def test_weights_that_give_nan_fail_the_self_check_and_are_not_served(registered_store, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    uri, client = _private_store(registered_store, tmp_path)
+    uri, client = private_store(registered_store, tmp_path)
     good = client.get_model_version_by_alias("sf-test", "champion")
-    files = tmp_path / "nan-model"
-    mlflow.set_tracking_uri(uri)
-    try:
-        got = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/sf-test/{good.version}",
-                                                       dst_path=str(files)))
-    finally:
-        mlflow.set_tracking_uri(None)
+    got = download_version(uri, "sf-test", good.version, tmp_path / "nan-model")
     (weights,) = got.rglob("model.safetensors")
     tensors = load_file(weights)
     key = next(k for k in tensors if k.endswith("attention.output.dense.weight"))
@@ -243,7 +208,7 @@ def test_weights_that_give_nan_fail_the_self_check_and_are_not_served(registered
 
 
 def test_non_finite_scores_are_a_500_with_a_request_id_never_a_result(registered_store, tmp_path, caplog):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     loaded = ModelStore("models:/sf-test@champion", uri, tmp_path / "cache").load()
     real = loaded.predictor.scores
 
@@ -265,7 +230,7 @@ def test_non_finite_scores_are_a_500_with_a_request_id_never_a_result(registered
 
 
 def test_v1_model_reports_what_was_loaded(registered_store, tmp_path):
-    uri, _ = _private_store(registered_store, tmp_path)
+    uri, _ = private_store(registered_store, tmp_path)
     app = create_app(Settings(model_uri="models:/sf-test@champion", tracking_uri=uri, cache_dir=tmp_path / "cache"))
     with serve(app) as url:
         info = httpx.get(url + "/v1/model").json()

@@ -12,6 +12,7 @@ from serving.app import create_app
 from serving.config import Settings
 from serving.model import ModelStore
 from tests.serving.live import serve
+from training.predictor import score_rows
 
 PASSAGES = [
     "NATO leaders promised Kyiv a path to membership.",
@@ -27,13 +28,9 @@ PASSAGES = [
 LONG = " ".join(["The delegation listed every clause of the draft in turn and took questions on each."] * 12)
 
 
-def _rows(scores) -> np.ndarray:  # noqa: ANN001
-    return np.concatenate([scores.frames, *(scores.stance[t] for t in sorted(scores.stance))], axis=1)
-
-
 def _groupings(predictor) -> list[np.ndarray]:  # noqa: ANN001
     """The sample's scores: each passage alone, in shuffled batches of every size, and each beside a long neighbour."""
-    out = [np.concatenate([_rows(predictor.scores([p])) for p in PASSAGES])]
+    out = [np.concatenate([score_rows(predictor.scores([p])) for p in PASSAGES])]
     rng = random.Random(7)
     for size in (2, 3, 8):
         order = list(range(len(PASSAGES)))
@@ -41,9 +38,9 @@ def _groupings(predictor) -> list[np.ndarray]:  # noqa: ANN001
         got = np.zeros_like(out[0])
         for i in range(0, len(order), size):
             idx = order[i:i + size]
-            got[idx] = _rows(predictor.scores([PASSAGES[j] for j in idx]))
+            got[idx] = score_rows(predictor.scores([PASSAGES[j] for j in idx]))
         out.append(got)
-    out.append(np.concatenate([_rows(predictor.scores([p, LONG]))[:1] for p in PASSAGES]))
+    out.append(np.concatenate([score_rows(predictor.scores([p, LONG]))[:1] for p in PASSAGES]))
     return out
 
 

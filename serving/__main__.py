@@ -21,8 +21,8 @@ class JsonFormatter(logging.Formatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", help="bind address (default STANCE_HOST, else 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=int, help="port (default STANCE_PORT, else 8000)")
     return parser
 
 
@@ -40,11 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from serving.app import create_app
+    from serving.config import get_settings
+    from serving.server import server_config
     from training.basemodel import force_offline
 
     force_offline()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+    settings = get_settings()
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    app = create_app(settings)
+    uvicorn.Server(server_config(app, settings, settings.host, settings.port, timeout_graceful_shutdown=10)).run()
     return 0
 
 

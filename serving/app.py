@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.batching import Overloaded
 from serving.config import Settings, get_settings
@@ -77,6 +78,10 @@ INVOCATIONS_SCHEMA = {
 """The request body of ``/invocations`` as OpenAPI (parsed by hand: the four formats share a route)."""
 
 
+UNTIMED_PREFIXES = ("/admin/", "/healthz", "/readyz", "/metrics")
+"""Routes without the request deadline: a reload runs its course (it is shared and never half-done)."""
+
+
 class Gatekeeper:
     """Pure ASGI middleware: request ids, body-size limit, content type, metrics, access log."""
 
@@ -97,6 +102,7 @@ class Gatekeeper:
         started = time.perf_counter()
         status_holder = {"status": 500}
         response_began = [False]
+        finished = [False]
         limit = self.settings.max_body_bytes
 
         async def send_with_id(message: dict) -> None:
@@ -105,6 +111,8 @@ class Gatekeeper:
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished[0] = True
             await send(message)
 
         async def reject(status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -150,22 +158,32 @@ class Gatekeeper:
             else:
                 body = b"".join(chunks)
                 delivered = False
+                gone = asyncio.Event()
 
                 async def replay() -> dict:
                     nonlocal delivered
                     if not delivered:
                         delivered = True
                         return {"type": "http.request", "body": body, "more_body": False}  # noqa: B023
-                    return await receive()
+                    await gone.wait()  # noqa: B023
+                    return {"type": "http.disconnect"}
 
-                try:
-                    await self.app(scope, replay, send_with_id)
-                except Exception as exc:  # noqa: BLE001 - the last resort: JSON 500, counted, traceback logged
-                    log.error("unhandled error (request id %s): %s", rid, type(exc).__name__, exc_info=exc)
+                outcome = await self._run_watched(scope, replay, send_with_id, receive, gone, lambda: finished[0])
+                if outcome == "timeout":
+                    if response_began[0]:
+                        status_holder["status"] = 504
+                    else:
+                        await reject(504, f"the request was not done within {self.settings.request_timeout_s:g} s "
+                                          "and was cancelled; retry later or send less at once",
+                                     [(b"retry-after", str(self.settings.retry_after_s).encode())])
+                elif outcome == "gone":
+                    status_holder["status"] = 499  # client closed the request: its work was cancelled
+                elif isinstance(outcome, Exception):
+                    log.error("unhandled error (request id %s): %s", rid, type(outcome).__name__, exc_info=outcome)
                     if response_began[0]:
                         status_holder["status"] = 500
                     else:
-                        await reject(500, f"internal error ({type(exc).__name__}); request id {rid}")
+                        await reject(500, f"internal error ({type(outcome).__name__}); request id {rid}")
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
         status = status_holder["status"]
@@ -176,9 +194,55 @@ class Gatekeeper:
                              "status": status, "ms": round(elapsed * 1000, 2)}))
 
 
+    async def _run_watched(self, scope: dict, replay: Callable, send: Callable, receive: Callable,
+                           gone: asyncio.Event, finished: Callable[[], bool]) -> str | Exception | None:
+        """Run the app for one request, cancelled when the client disconnects before its answer or
+        (labelling routes) when the request deadline passes. Returns ``None``, ``"gone"``,
+        ``"timeout"`` or the exception the app raised."""
+        app_task = asyncio.ensure_future(self.app(scope, replay, send))
+        cancelled_by: str | None = None
+
+        def cancel(reason: str) -> None:
+            nonlocal cancelled_by
+            if not app_task.done() and cancelled_by is None:
+                cancelled_by = reason
+                app_task.cancel()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not finished():  # uvicorn also reports a completed response as a disconnect
+                gone.set()
+                cancel("gone")
+
+        watcher = asyncio.ensure_future(watch())
+        timer = None
+        if not scope["path"].startswith(UNTIMED_PREFIXES):
+            timer = asyncio.get_running_loop().call_later(self.settings.request_timeout_s, cancel, "timeout")
+        try:
+            await app_task
+        except asyncio.CancelledError:
+            if cancelled_by is None:  # this request itself is being cancelled (server shutdown)
+                raise
+            return cancelled_by
+        except Exception as exc:  # noqa: BLE001 - the caller answers it as the last resort
+            return exc
+        finally:
+            watcher.cancel()
+            if timer is not None:
+                timer.cancel()
+        return None
+
+
 def _error(status: int, detail: Any, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
     rid = request.scope.get("state", {}).get("request_id")
     return JSONResponse({"detail": detail, "request_id": rid}, status_code=status, headers=headers)
+
+
+def _bearer_ok(authorization: str | None, token: str) -> bool:
+    """An ``Authorization: Bearer <token>`` header with the right token (the scheme in any case)."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _describe_validation(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -221,6 +285,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
                   responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                              503: {"model": ErrorResponse}})
     app.state.settings = settings
+    app.state.metrics = metrics
     async def _settings() -> Settings:
         return settings
 
@@ -252,6 +317,13 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         log.error(json.dumps({"event": "non_finite_scores", "request_id": rid, "detail": str(exc)}))
         return _error(500, f"internal error: {exc}; nothing was returned (request id {rid})", request)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            detail = "body is not valid UTF-8"
+        return _error(exc.status_code, detail, request, exc.headers)
+
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
         return _error(400, "body is not valid UTF-8", request)
@@ -277,7 +349,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         if body.title is not None:
             check_unicode(body.title, "title")
         targets = service.check_targets(model, body.targets)
-        out = await service.article(model, body.title, body.text, targets)
+        out = await service.article(model, body.title, body.text, targets, cfg.max_article_passages)
         return {"model": model.ref(), **out}
 
     @app.post("/invocations", response_model=InvocationsResponse, tags=["mlflow"],
@@ -336,25 +408,33 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
         return JSONResponse({"status": "ready", **m.ref(), "source": m.source})
 
     @app.get("/metrics", tags=["ops"])
-    async def prometheus() -> Response:
+    async def prometheus(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+        """Prometheus metrics; with the service bound beyond loopback (or STANCE_METRICS_AUTH=token),
+        only with the admin bearer token."""
+        if settings.metrics_need_token:
+            if settings.admin_token is None:
+                return _error(403, "/metrics needs the admin token on this bind address, and no "
+                                   "STANCE_ADMIN_TOKEN is set (or set STANCE_METRICS_AUTH=open)", request)
+            if not _bearer_ok(authorization, settings.admin_token.get_secret_value()):
+                return _error(401, "missing or wrong bearer token", request, {"WWW-Authenticate": "Bearer"})
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.post("/admin/reload", tags=["admin"])
-    async def reload(service: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        """Re-resolve the model alias and swap the model; the old one keeps serving on failure."""
+    async def reload(request: Request, service: ServiceDep,
+                     authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        """Re-resolve the model alias and swap the model; the old one keeps serving on failure.
+        Calls that arrive while a reload waits to start share it."""
         token = settings.admin_token
         if token is None:
-            return JSONResponse({"detail": "admin routes are disabled (no STANCE_ADMIN_TOKEN)"}, status_code=404)
-        scheme, _, given = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or \
-                not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return _error(404, "admin routes are disabled (no STANCE_ADMIN_TOKEN)", request)
+        if not _bearer_ok(authorization, token.get_secret_value()):
+            return _error(401, "missing or wrong bearer token", request, {"WWW-Authenticate": "Bearer"})
         try:
             previous, current = await service.reload()
         except ModelLoadError as exc:
             kept = service.model.ref() if service.model else None
-            return JSONResponse({"detail": f"reload failed: {exc}", "serving": kept}, status_code=502)
+            return JSONResponse({"detail": f"reload failed: {exc}", "serving": kept,
+                                 "request_id": request.scope.get("state", {}).get("request_id")}, status_code=502)
         return JSONResponse({"previous": previous.ref() if previous else None, "model": current.ref(),
                              "source": current.source})
 

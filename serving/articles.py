@@ -12,6 +12,7 @@ from typing import Any
 _SENT_END = re.compile(r"(?<=[.!?])(?P<close>[\"'\u201d\u2019)\]]?)\s+(?=[A-Z0-9\"'\u201c\u2018(\[])")
 _ABBREV = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Lt|Col|Sen|Rep|Gov|St|Jr|Sr|U\.S|U\.K|No|vs|e\.g|i\.e)\.$")
 MAX_WORDS = 100  # ~128 word pieces: a passage longer than this is split at sentence boundaries
+MIN_WORDS = 8  # a paragraph shorter than this (a dateline, a subhead, a one-line list item) joins the next one
 
 
 @dataclass(frozen=True)
@@ -58,18 +59,38 @@ def _chunks(text: str, base: int, max_words: int) -> list[Span]:
     return out
 
 
-def split_article(text: str, max_words: int = MAX_WORDS) -> list[Span]:
+def split_article(text: str, max_words: int = MAX_WORDS, min_words: int = MIN_WORDS) -> list[Span]:
     """Passages of an article: its paragraphs (separated by line breaks), long ones split at
-    sentence boundaries. Offsets index into ``text``; blank paragraphs are skipped."""
-    spans: list[Span] = []
+    sentence boundaries, and short ones joined to their neighbours as a reader would read them.
+
+    A run of paragraphs under ``min_words`` words (datelines, subheads, list items, stray lines)
+    joins the paragraph that follows it (a run at the end of the article: the one before it, if
+    the run is still under ``min_words``), as long as the passage stays within ``max_words``. Offsets index into ``text``; blank paragraphs are
+    skipped.
+    """
+    pieces: list[tuple[Span, int]] = []
     for m in re.finditer(r"[^\r\n]+", text):
         para = m.group(0)
         stripped = para.strip()
         if not stripped:
             continue
         lead = len(para) - len(para.lstrip())
-        spans += _chunks(stripped, m.start() + lead, max_words)
-    return spans
+        for s in _chunks(stripped, m.start() + lead, max_words):
+            pieces.append((s, len(text[s.start:s.end].split())))
+    merged: list[tuple[Span, int]] = []
+    short_run = False  # the last passage is made only of short paragraphs so far
+    for span, n in pieces:
+        if merged and short_run and merged[-1][1] + n <= max_words:
+            last, words = merged[-1]
+            merged[-1] = (Span(last.start, span.end, "text"), words + n)
+            short_run = n < min_words
+        else:
+            merged.append((span, n))
+            short_run = n < min_words
+    if short_run and len(merged) > 1 and merged[-1][1] < min_words and merged[-2][1] + merged[-1][1] <= max_words:
+        (before, n1), (last, n2) = merged[-2], merged.pop()
+        merged[-1] = (Span(before.start, last.end, "text"), n1 + n2)
+    return [span for span, _ in merged]
 
 
 def summarise(results: list[dict[str, Any]], frame_ids: list[str], stance_labels: tuple[str, ...],

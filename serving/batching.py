@@ -7,7 +7,8 @@ told whether the batch is the only work in sight (the service gives a lone batch
 concurrent batches an even share, so the streams share the cores instead of fighting over
 them). There is no artificial
 wait: a lone request runs at once, and requests that arrive while the model is busy share the
-next batch. A request is bound to the model that was current when it arrived, so a reload
+next batch. A long request is queued a few shares at a time, so short requests interleave with
+it, and a cancelled request (deadline, client gone) drops its shares that have not started. A request is bound to the model that was current when it arrived, so a reload
 never changes the model under a request in flight.
 """
 
@@ -81,15 +82,31 @@ class Batcher:
         loop = asyncio.get_running_loop()
         key = tuple(targets) if targets is not None else None
         # A request bigger than one worker's share is cut into shares, so that the workers run it
-        # together instead of one of them running it alone.
+        # together instead of one of them running it alone; at most ``workers`` shares of one
+        # request wait at once, and the next is queued only when one is done, so a short request
+        # arriving behind a long one waits for a share of it, not for all of it.
         cap = self.batch_cap
-        futures = []
-        for start in range(0, len(texts), cap):
-            futures.append(loop.create_future())
-            self._queue.put_nowait(_Job(model, list(texts[start:start + cap]), key, futures[-1]))
+        shares = [list(texts[start:start + cap]) for start in range(0, len(texts), cap)]
+        parts: list[list[Any]] = [[] for _ in shares]
+        window = asyncio.Semaphore(self.workers)
+
+        async def run(i: int) -> None:
+            async with window:
+                future = loop.create_future()
+                self._queue.put_nowait(_Job(model, shares[i], key, future))  # type: ignore[union-attr]
+                try:
+                    parts[i] = await future
+                finally:
+                    future.cancel()  # a cancelled request's share is skipped if not yet taken
+
         self._pending += len(texts)
+        tasks = [asyncio.ensure_future(run(i)) for i in range(len(shares))]
         try:
-            parts = await asyncio.gather(*futures)
+            await asyncio.gather(*tasks)
+        except BaseException:  # a failed share or a cancelled request: the other shares are dropped too
+            for task in tasks:
+                task.cancel()
+            raise
         finally:
             self._pending -= len(texts)
         return [r for part in parts for r in part]

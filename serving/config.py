@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from training.config import REPO_ROOT
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -27,9 +39,20 @@ class Settings(BaseSettings):
     max_texts: int = Field(64, ge=1, le=4096, description="Most texts in one request")
     max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Most characters in one text")
     max_article_chars: int = Field(200_000, ge=1000, le=5_000_000, description="Most characters in one article")
+    max_article_passages: int = Field(256, ge=1, le=10_000, description="Most passages one article may split "
+                                                                        "into (413 beyond)")
     max_body_bytes: int = Field(1_000_000, ge=1024, le=50_000_000, description="Largest request body")
     body_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds to receive a whole request body "
                                                                  "(408 beyond: slow clients cannot hold connections)")
+    request_timeout_s: float = Field(30.0, gt=0, le=3600, description="Seconds a labelling request may take once "
+                                                                     "its body has arrived; beyond it the work "
+                                                                     "is cancelled and the answer is 504")
+    header_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds a connection may take to send a "
+                                                                   "request's line and headers (closed beyond)")
+    keepalive_timeout_s: float = Field(5.0, gt=0, le=600, description="Seconds an idle keep-alive connection "
+                                                                     "stays open between requests")
+    max_connections: int = Field(1000, ge=1, le=100_000, description="Open connections at most; one more is "
+                                                                    "answered 503 and closed")
     max_batch_size: int = Field(32, ge=1, le=512, description="Most passages in one model batch")
     max_queue: int = Field(512, ge=1, le=100_000, description="Most passages waiting; beyond it requests get 503")
     torch_threads: int = Field(0, ge=0, le=256, description="Torch intra-op threads per batch (0: every core "
@@ -41,7 +64,19 @@ class Settings(BaseSettings):
                                          "training-time int8 check passed; otherwise fp32")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
+    metrics_auth: Literal["auto", "token", "open"] = Field(
+        "auto", description="Who may read /metrics: 'open', 'token' (the admin bearer token), or 'auto': open "
+                            "when bound to a loopback address, the token otherwise")
+    host: str = Field("127.0.0.1", description="Bind address (overridden by --host)")
+    port: int = Field(8000, ge=0, le=65535, description="Port (overridden by --port)")
     retry_after_s: int = Field(2, ge=1, le=600, description="Retry-After seconds on 503")
+
+    @property
+    def metrics_need_token(self) -> bool:
+        """Whether /metrics asks for the admin token."""
+        if self.metrics_auth != "auto":
+            return self.metrics_auth == "token"
+        return not is_loopback(self.host)
 
     @property
     def threads_per_worker(self) -> int:

@@ -20,6 +20,11 @@ class ServiceMetrics:
         self.model = Gauge("model_info", "The model being served (value 1)", ["name", "version", "source"],
                            registry=self.registry)
         self.reloads = Counter("model_reloads_total", "Reload attempts", ["outcome"], registry=self.registry)
+        self.connections = Gauge("http_connections_open", "Open client connections", registry=self.registry)
+        self.connections_refused = Counter("http_connections_refused_total", "Connections refused with 503: the "
+                                           "connection cap was reached", registry=self.registry)
+        self.header_timeouts = Counter("http_header_timeouts_total", "Connections closed because a request's "
+                                       "line and headers did not arrive in time", registry=self.registry)
 
     def set_model(self, name: str, version: str, source: str) -> None:
         self.model.clear()

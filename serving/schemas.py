@@ -43,7 +43,13 @@ class ClassifyResponse(BaseModel):
 class ArticleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, description="Headline; labelled as the first passage when given")
-    text: str = Field(..., description="The whole article; paragraphs separated by line breaks")
+    text: str = Field(..., description="The whole article; paragraphs separated by line breaks. It is labelled "
+                                       "in passages: each paragraph, a paragraph over 100 words cut at sentence "
+                                       "ends, a run of paragraphs under 8 words (datelines, subheads, list "
+                                       "items) joined to the paragraph after it. An article of more passages "
+                                       "than STANCE_MAX_ARTICLE_PASSAGES (default 256, the title counting as "
+                                       "one) or more characters than STANCE_MAX_ARTICLE_CHARS (default "
+                                       "200000) is refused with 413")
     targets: list[str] | None = None
 
 

@@ -113,6 +113,7 @@ class Service:
         self.next_retry_at: float | None = None  # monotonic time of the next load attempt, while not ready
         self._retry_task: asyncio.Task | None = None
         self._reload_lock = asyncio.Lock()
+        self._next_reload: asyncio.Future | None = None  # a reload waiting for the lock, shared by new calls
         self.batcher = Batcher(_infer, max_batch_size, max_queue, on_batch=self.metrics.batch_size.observe,
                                workers=workers, prepare=_thread_setter(threads) if threads else None)
 
@@ -173,9 +174,19 @@ class Service:
     async def reload(self) -> tuple[LoadedModel | None, LoadedModel]:
         """Re-resolve the URI in the registry and swap atomically; on failure keep the old model.
 
-        Returns (previous, current). Raises ``ModelLoadError`` if the new model cannot be loaded.
+        Calls that arrive while a reload is waiting to start share that reload (one started before
+        a call cannot have seen an alias moved just before it, so it is not shared). A caller that
+        goes away does not stop it. Returns (previous, current). Raises ``ModelLoadError`` if the
+        new model cannot be loaded.
         """
+        if self._next_reload is None:
+            self._next_reload = asyncio.ensure_future(self._reload_once())
+            self._next_reload.add_done_callback(lambda t: t.cancelled() or t.exception())  # read even if unawaited
+        return await asyncio.shield(self._next_reload)
+
+    async def _reload_once(self) -> tuple[LoadedModel | None, LoadedModel]:
         async with self._reload_lock:
+            self._next_reload = None  # from now on, a new call waits for a reload of its own
             previous = self.model
             try:
                 model = await asyncio.to_thread(self.loader, False)
@@ -230,16 +241,22 @@ class Service:
         self.metrics.passages.inc(len(texts))
         return results
 
-    async def article(self, model: LoadedModel, title: str | None, text: str,
-                      targets: list[str] | None) -> dict[str, Any]:
-        """Label every passage of an article and summarise it with per-frame evidence."""
-        spans = split_article(text)
+    async def article(self, model: LoadedModel, title: str | None, text: str, targets: list[str] | None,
+                      max_passages: int) -> dict[str, Any]:
+        """Label every passage of an article and summarise it with per-frame evidence.
+
+        Raises ``InputError`` (413) if the article splits into more than ``max_passages`` passages."""
+        spans = await asyncio.to_thread(split_article, text)  # a long article's split stays off the event loop
         passages: list[dict[str, Any]] = []
         if title and title.strip():
             passages.append({"start": 0, "end": len(title), "source": "title", "text": title})
         passages += [{"start": s.start, "end": s.end, "source": "text", "text": text[s.start:s.end]} for s in spans]
         if not passages:
             raise InputError("the article has no text to label", field="text")
+        if len(passages) > max_passages:
+            raise InputError(f"the article splits into {len(passages)} passages (its title, its paragraphs, long "
+                             f"ones cut at sentence ends and short ones joined to the next); the limit is "
+                             f"{max_passages} per request: send it in parts", status=413, field="text")
         results = await self.classify(model, [p["text"] for p in passages], targets)
         predictor = model.predictor
         frame_ids = predictor.codebook.frame_ids

@@ -16,7 +16,16 @@ a separate process:
    all with Retry-After, then recovery (the next requests succeed).
 5. Access: admin route without / with a wrong / with the right token, CORS headers, what the
    service's log holds (no passage text, no token), and a dependency audit (`pip-audit`).
-6. Faults: runs the fault tests (`tests/serving/test_faults.py`, `tests/training/test_faults.py`,
+6. Abusive articles: 100,000 one-character lines (300 KB) and 10,000 one-word paragraphs; the
+   largest article the service accepts (`STANCE_MAX_ARTICLE_PASSAGES` passages of about 100 words)
+   while `/healthz` is probed every 20 ms and single-passage `/v1/classify` requests run at
+   concurrency 4; a client that gives up after 2 s on that article (its work must stop); the
+   MLflow-protocol bodies that used to give invisible 500s; resident memory before and after.
+7. Connections: 600 connections that never send a request (closed by the header timeout?), then
+   more connections than `STANCE_MAX_CONNECTIONS` (clean 503s?) and how soon `/healthz` answers again.
+8. Credentials: a second service pointed at an unreachable registry whose URI holds a password and
+   a token; every response and the whole log are searched for them.
+9. Faults: runs the fault tests (`tests/serving/test_faults.py`, `tests/training/test_faults.py`,
    `tests/serving/test_integration.py`) and reports each result.
 
 Writes experiments/benchmarks/RELIABILITY.md and logs the figures to an MLflow run in experiment
@@ -44,7 +53,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from experiments.benchmarks import edge_cases as edge
 from experiments.benchmarks.procs import cpu_name, free_port, stop, tree_rss_mb, wait_ready
+from serving.config import Settings
 
 OUT = ROOT / "experiments" / "benchmarks" / "RELIABILITY.md"
 LOADGEN = Path(__file__).with_name("loadgen.py")
@@ -141,6 +152,20 @@ def access(url: str, token: str, log: Path, probe_text: str) -> dict[str, Any]:
     return out
 
 
+def _log_5xx(text: str) -> dict[str, int]:
+    """5xx answers in the service's access log, and how many of them lack a request id."""
+    n = missing = 0
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("event") == "request" and int(row.get("status", 0)) >= 500:
+            n += 1
+            missing += not row.get("request_id")
+    return {"5xx": n, "without_request_id": missing}
+
+
 def audit() -> dict[str, Any]:
     """`scripts/audit.py --json`: pip-audit over the environment, known findings excluded."""
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "audit.py"), "--json"], capture_output=True,
@@ -169,12 +194,16 @@ def fault_tests() -> dict[str, Any]:
     return {"cases": cases, "passed": sum(c["result"] == "passed" for c in cases)}
 
 
-def payload_files(work: Path) -> tuple[Path, Path]:
+def test_texts() -> list[str]:
+    """Test-split passages of 40-120 words: the request bodies of the load phases."""
     from labels.codebook import load_codebook
     from labels.dataset import load_corpus
 
     corpus = load_corpus(None, load_codebook(None))
-    texts = [t for t in corpus.splits["test"]["text"] if 40 <= len(t.split()) <= 120]
+    return [t for t in corpus.splits["test"]["text"] if 40 <= len(t.split()) <= 120]
+
+
+def payload_files(work: Path, texts: list[str]) -> tuple[Path, Path]:
     one = work / "p1.json"
     one.write_text(json.dumps([{"texts": [t]} for t in texts]))
     many = work / "p32.json"
@@ -195,9 +224,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="reliability-"))
     token = secrets.token_urlsafe(24)
     log = work / "service.log"
-    p1, p32 = payload_files(work)
+    texts = test_texts()
+    p1, p32 = payload_files(work, texts)
+    settings = Settings()
+    seen: list[tuple[int, bool]] = []
     probe = f"Probe passage {secrets.token_hex(8)} about a ceasefire line and guarantees for Kyiv."
     f: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model_uri": args.model_uri,
+                         "max_article_passages": settings.max_article_passages,
                          "soak_seconds": args.soak_seconds, "fuzz_examples": args.fuzz_examples}
     proc, url = start_service(args.model_uri, token, log)
     try:
@@ -219,8 +252,19 @@ def main() -> int:
         f["capacity"] = past_capacity(url, p32, p1)
         f["rss_after_mb"] = tree_rss_mb(proc.pid)[0]
         f["access"] = access(url, token, log, probe)
+        print("abusive articles ...", flush=True)
+        f["abuse"] = edge.abusive_articles(url, proc.pid, texts, settings.max_article_passages, p1, loadgen, seen)
+        print(f"  worst article {f['abuse']['worst']['status']} in {f['abuse']['worst']['seconds']:.1f} s; /healthz "
+              f"p99 {f['abuse']['healthz']['p99_ms']:.1f} ms", flush=True)
+        print("idle connections ...", flush=True)
+        f["connections"] = edge.idle_connections(url, settings.header_timeout_s, settings.max_connections, seen)
+        log_text = log.read_text(errors="replace")
+        f["service_log_5xx"] = _log_5xx(log_text)
     finally:
         stop(proc)
+    print("credentials ...", flush=True)
+    f["credentials"] = edge.credentials(work, token, seen)
+    f["seen"] = edge.summary_of_seen(seen)
     print("dependency audit ...", flush=True)
     f["audit"] = audit()
     if not args.skip_fault_tests:
@@ -266,6 +310,52 @@ def verdicts(f: dict[str, Any]) -> list[tuple[str, str, bool]]:
                                           if f["audit"]["ran"] else f"not run: {f['audit']['error']}"),
          f["audit"]["ran"] and not f["audit"]["findings"]),
     ]
+    ab, con, cred, seen = f["abuse"], f["connections"], f["credentials"], f["seen"]
+    gave = ab["gave_up"]
+    flood = con["flood"]
+    out += [
+        ("300 KB of one-character lines refused at once (passage cap)",
+         f"{ab['lines_100k']['status']} in {ab['lines_100k']['seconds'] * 1000:.0f} ms",
+         ab["lines_100k"]["status"] == 413 and ab["lines_100k"]["seconds"] < 5),
+        ("10,000 one-word paragraphs joined into readable passages",
+         f"{ab['words_10k']['status']}, {ab['words_10k']['passages']} passages in {ab['words_10k']['seconds']:.1f} s",
+         ab["words_10k"]["status"] == 200 and (ab["words_10k"]["passages"] or 10**9) <= 200),
+        ("/healthz p99 under 50 ms while the largest accepted article runs",
+         f"article {ab['worst']['status']} in {ab['worst']['seconds']:.1f} s; /healthz p99 {ab['healthz']['p99_ms']:.1f} ms, max {ab['healthz']['max_ms']:.1f} ms over {ab['healthz']['n']} probes, "
+         f"{ab['healthz']['non_200']} not 200",
+         ab["worst"]["status"] == 200 and ab["healthz"]["p99_ms"] < 50 and ab["healthz"]["non_200"] == 0),
+        ("short requests beside the largest article are served, not refused",
+         f"{ab['side_load'].get('statuses')}, p99 {ab['side_load'].get('p99_ms') or float('nan'):.0f} ms",
+         ab["side_load"].get("errors", 1) == 0),
+        ("a client that gives up stops its work",
+         "finished before the client's 2 s" if gave["finished_before_timeout"] else
+         f"{gave['passages_in_next_3s']:.0f} passages labelled in the 3 s after it left (1 s grace: "
+         f"{gave['passages_by_1s_after']:.0f} of {gave['article_passages']}); 499s logged {ab['status_499']:.0f}",
+         gave["finished_before_timeout"] or (gave["passages_in_next_3s"] == 0 and ab["status_499"] >= 1)),
+        ("memory bounded by the article cap",
+         f"{ab['rss_before_mb']:.0f} -> {ab['rss_after_mb']:.0f} MB (peak {ab['rss_peak_mb']:.0f} MB)",
+         ab["rss_after_mb"] - ab["rss_before_mb"] < 150),
+        ("MLflow-protocol bodies that used to 500: JSON 4xx with a request id",
+         ", ".join(f"{k} {v['status']}" for k, v in ab["invocations"].items()),
+         all(400 <= v["status"] < 500 and v["json"] and v["request_id"] for v in ab["invocations"].values())),
+        ("600 idle connections closed by the header timeout",
+         f"all closed after {con['idle_600']['closed_after_s']:.1f} s ({con['idle_600']['answered_408']} with a 408; "
+         f"timeout {con['header_timeout_s']:g} s); /healthz meanwhile {con['healthz_with_600_idle']}",
+         con["idle_600"]["closed_after_s"] < con["header_timeout_s"] + 5 and con["healthz_with_600_idle"] == 200),
+        ("connections over the cap refused cleanly, and service back after",
+         f"{flood['opened']} opened, {flood['refused_503']} answered 503 ({flood['refused_with_request_id']} with a "
+         f"request id), {flood['reset_or_silent']} reset or silent; /healthz during {flood['healthz_during']}, 200 "
+         f"again after {flood['healthz_ok_again_after_s']:.1f} s",
+         flood["refused_503"] >= flood["opened"] - con["max_connections"] and flood["reset_or_silent"] == 0
+         and flood["healthz_ok_again_after_s"] < 30),
+        ("no secret of the registry URI in any response or log line",
+         f"{cred['secrets_in_responses']} in {cred['responses']} responses, {cred['secrets_in_log']} in "
+         f"{cred['log_lines']} log lines", cred["secrets_in_responses"] == 0 and cred["secrets_in_log"] == 0),
+        ("no 5xx without a request id",
+         f"{seen['5xx_without_request_id']} of {seen['5xx']} 5xx among {seen['responses']} responses checked; "
+         f"access log: {f['service_log_5xx']['without_request_id']} of {f['service_log_5xx']['5xx']}",
+         seen["5xx_without_request_id"] == 0 and f["service_log_5xx"]["without_request_id"] == 0),
+    ]
     if "faults" in f:
         c = f["faults"]["cases"]
         out.append(("fault tests pass", f"{f['faults']['passed']}/{len(c)}", all(x["result"] == "passed" for x in c)))
@@ -310,6 +400,43 @@ def render(f: dict[str, Any]) -> str:
         f"{f['capacity']['after']['statuses']}; `/readyz` {f['capacity']['ready_after']}. Resident memory after "
         f"all load: {f['rss_after_mb']:.0f} MB.",
     ]
+    ab, con, cred = f["abuse"], f["connections"], f["credentials"]
+    lines += [
+        "", "## Abusive articles", "",
+        f"- 100,000 one-character lines (300 KB): {ab['lines_100k']['status']} in "
+        f"{ab['lines_100k']['seconds'] * 1000:.0f} ms: \"{ab['lines_100k']['detail']}\"",
+        f"- 10,000 one-word paragraphs: {ab['words_10k']['status']}, {ab['words_10k']['passages']} passages, "
+        f"{ab['words_10k']['bytes'] / 1000:.0f} KB answer in {ab['words_10k']['seconds']:.1f} s.",
+        f"- The largest accepted article (`STANCE_MAX_ARTICLE_PASSAGES` = {f['max_article_passages']} passages with "
+        f"the title, {ab['worst_chars']} characters): {ab['worst']['status']} in {ab['worst']['seconds']:.1f} s, "
+        f"{ab['worst']['bytes'] / 1000:.0f} KB answer. Meanwhile `/healthz` every 20 ms: p50 "
+        f"{ab['healthz']['p50_ms']:.1f} ms, p99 {ab['healthz']['p99_ms']:.1f} ms, max {ab['healthz']['max_ms']:.1f} ms "
+        f"({ab['healthz']['n']} probes); single-passage `/v1/classify` at concurrency 4 for "
+        f"{edge.SIDE_LOAD_S:g} s (the article sent 1 s in): {ab['side_load'].get('statuses')}, p50 "
+        f"{ab['side_load'].get('p50_ms') or float('nan'):.0f} ms, p99 {ab['side_load'].get('p99_ms') or float('nan'):.0f} ms.",
+        f"- A client that gives up after 2 s on that article: {ab['gave_up']}.",
+        f"- Resident memory: {ab['rss_before_mb']:.0f} MB before these cases, {ab['rss_after_worst_mb']:.0f} MB after "
+        f"the largest article, {ab['rss_after_mb']:.0f} MB at the end (peak of the run {ab['rss_peak_mb']:.0f} MB).",
+        "", "| `/invocations` body | status | JSON | request id | detail |", "|---|---:|---|---|---|",
+        *[f"| {k} | {v['status']} | {v['json']} | {v['request_id']} | {v['detail'].replace('|', '/')} |"
+          for k, v in ab["invocations"].items()],
+        "", "## Connections", "",
+        f"- 600 connections that never send a request (`STANCE_HEADER_TIMEOUT_S` = {con['header_timeout_s']:g}): all "
+        f"closed by the service after {con['idle_600']['closed_after_s']:.1f} s, {con['idle_600']['answered_408']} "
+        f"of them with a 408; `/healthz` while they were open: {con['healthz_with_600_idle']}.",
+        f"- {con['max_connections'] + 200} connections at once (`STANCE_MAX_CONNECTIONS` = {con['max_connections']}): "
+        f"{con['flood']['opened']} opened in {con['flood']['seconds_to_open']:.1f} s, {con['flood']['refused_503']} "
+        f"answered 503 with Retry-After and closed, {con['flood']['answered_408']} closed later with a 408, "
+        f"{con['flood']['reset_or_silent']} reset or silent; `/healthz` during the flood: "
+        f"{con['flood']['healthz_during']}; 200 again {con['flood']['healthz_ok_again_after_s']:.1f} s after the "
+        "client closed its connections.",
+        "", "## Credentials", "",
+        f"A second service with `STANCE_TRACKING_URI=http://analyst:<password>@127.0.0.1:<closed port>/mlflow?"
+        f"access_token=<token>`: {cred['responses']} responses (statuses {cred['statuses']}) and {cred['log_lines']} "
+        f"log lines searched; the password or token found {cred['secrets_in_responses']} times in responses and "
+        f"{cred['secrets_in_log']} times in the log; redacted form `***` shown: {cred['redacted_shown']}.",
+        "", f"Responses checked for request ids across these sections: {f['seen']}.",
+    ]
     if "faults" in f:
         lines += ["", "## Fault tests (run by this script and by `make test`)", "", "| test | result | s |",
                   "|---|---|---:|", *[f"| `{c['test']}` | {c['result']} | {c['seconds']:.1f} |"
@@ -336,7 +463,14 @@ def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
                "soak_requests": s["requests"], "soak_errors": s["errors"], "soak_p99_ms": s["p99_ms"],
                "soak_rss_growth_mb": s["rss_growth_mb"], "soak_rss_last_mb": s["rss_last_mb"],
                "capacity_503": f["capacity"]["burst"]["statuses"].get("503", 0),
-               "recovery_errors": f["capacity"]["after"]["errors"]}
+               "recovery_errors": f["capacity"]["after"]["errors"],
+               "abuse_healthz_p99_ms": f["abuse"]["healthz"]["p99_ms"],
+               "abuse_worst_article_s": f["abuse"]["worst"]["seconds"],
+               "abuse_rss_growth_mb": f["abuse"]["rss_after_mb"] - f["abuse"]["rss_before_mb"],
+               "idle_closed_after_s": f["connections"]["idle_600"]["closed_after_s"],
+               "connections_refused_503": f["connections"]["flood"]["refused_503"],
+               "secrets_leaked": f["credentials"]["secrets_in_responses"] + f["credentials"]["secrets_in_log"],
+               "5xx_without_request_id": f["seen"]["5xx_without_request_id"]}
     with mlflow.start_run(experiment_id=exp, run_name=f"reliability-{time.strftime('%Y%m%d-%H%M%S')}",
                           tags={"benchmark": "reliability", **tracking.git_info()}):
         mlflow.log_params({"model_uri": f["model_uri"], "soak_seconds": f["soak_seconds"]})

@@ -1,4 +1,4 @@
-"""Run an app under a real uvicorn server on a loopback port, in a background thread."""
+"""Run an app under the service's own uvicorn configuration on a loopback port, in a background thread."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import httpx
 import uvicorn
 
+from serving.server import server_config
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -21,7 +23,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve(app, timeout: float = 60.0) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(server_config(app, app.state.settings, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

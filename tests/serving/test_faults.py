@@ -117,5 +117,7 @@ def test_alias_on_a_corrupt_model_version_is_refused(registered_store, tmp_path)
 def test_default_bind_is_loopback():
     from serving.__main__ import build_parser
 
-    assert build_parser().parse_args([]).host == "127.0.0.1"
+    from serving.config import Settings
+
+    assert build_parser().parse_args([]).host is None and Settings().host == "127.0.0.1"
     assert build_parser().parse_args(["--host", "0.0.0.0"]).host == "0.0.0.0"  # only when asked

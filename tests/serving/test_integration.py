@@ -43,7 +43,9 @@ def test_classify_with_the_registered_champion(registered_store, tmp_path):
             ["Moscow threatened retaliation for the strikes."]]}}).json()["predictions"][0]
         assert inv["frame.security_guarantee.score"] == pytest.approx(
             body["results"][0]["frames"]["security_guarantee"]["score"], abs=1e-5)
-        art = httpx.post(url + "/v1/articles", json={"title": "Talks", "text": "First paragraph here.\nSecond one."})
+        art = httpx.post(url + "/v1/articles", json={"title": "Talks", "text": (
+            "The first paragraph reports that the envoys met again on Monday.\n"
+            "The second paragraph says the talks will resume next week in Geneva.")})
         assert art.status_code == 200 and len(art.json()["passages"]) == 3
 
 

@@ -111,8 +111,9 @@ def test_request_id_echoed_or_generated(client):
 
 
 def test_articles_split_offsets_and_summary(client):
-    text = ("Kyiv will not give up land, officials said. A missile test followed.\n\n"
-            "The guarantee talks resumed on Monday.\nA final paragraph about grain prices.")
+    text = ("Kyiv will not give up land, officials said on Sunday evening. A missile test followed.\n\n"
+            "The guarantee talks resumed on Monday in the capital city.\n"
+            "A final paragraph about grain prices and the coming harvest season.")
     r = client.post("/v1/articles", json={"title": "Land talks stall", "text": text})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -127,7 +128,8 @@ def test_articles_split_offsets_and_summary(client):
     assert summary["frames"]["escalation_risk"]["max_score"] == pytest.approx(0.9)
     ev = summary["frames"]["escalation_risk"]["evidence"]
     assert ev[0]["passage"] == 1 and ev[0]["sentences"] == ["A missile test followed."]
-    assert summary["frames"]["security_guarantee"]["evidence"][0]["sentences"] == ["The guarantee talks resumed on Monday."]
+    assert summary["frames"]["security_guarantee"]["evidence"][0]["sentences"] == [
+        "The guarantee talks resumed on Monday in the capital city."]
     assert set(summary["stance"]) == {"nato_protection", "territorial_concession"}
 
 

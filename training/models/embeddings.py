@@ -34,9 +34,11 @@ class EmbeddingClassifier(Classifier):
     def __init__(self, codebook: Codebook, config: ExperimentConfig, model_dir: Path | None = None) -> None:
         super().__init__(codebook, config)
         set_threads(config.train.torch_threads)
-        self._tmp = tempfile.mkdtemp(prefix="embeddings-")
-        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
-        self.model_dir = model_dir or encoder_dir(config, Path(self._tmp))
+        if model_dir is None:  # training: a scratch folder for a built tiny encoder, removed with the object
+            self._tmp = tempfile.mkdtemp(prefix="embeddings-")
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
+            model_dir = encoder_dir(config, Path(self._tmp))
+        self.model_dir = model_dir
         self.tokenizer, self.encoder = load_encoder(self.model_dir)
         self.encoder.eval()
         self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting,

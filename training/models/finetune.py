@@ -145,9 +145,8 @@ class FinetuneClassifier(Classifier):
         super().__init__(codebook, config)
         set_threads(config.train.torch_threads)
         seed_everything(config.train.seed)
-        self._tmp = tempfile.mkdtemp(prefix="finetune-")
-        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
-        source = model_dir or encoder_dir(config, Path(self._tmp))
+        self._tmp: str | None = None  # a scratch folder, made only when training needs one (see ``workdir``)
+        source = model_dir or encoder_dir(config, self.workdir)
         self._model: MultiTaskModel | None = None
         self._pending: tuple[Path, Path] | None = None
         if heads is None:
@@ -163,6 +162,15 @@ class FinetuneClassifier(Classifier):
         self.inference_batch = INFERENCE_BATCH  # 1 once quantised: see ``quantize_linear_int8``
         self.int8_graph: Path | None = None  # the int8 ONNX graph (``training.models.onnx_int8``), made by ``fit``
         self.runner: Int8Runner | None = None  # runs that graph once ``optimize_for_inference(int8=True)``
+
+    @property
+    def workdir(self) -> Path:
+        """Scratch folder for training (a built tiny encoder, the exported graph), removed with the object
+        or at exit; a loaded model that is only served never makes one."""
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="finetune-")
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        return Path(self._tmp)
 
     def _build(self, encoder: nn.Module) -> MultiTaskModel:
         m = self.config.model
@@ -384,7 +392,7 @@ class FinetuneClassifier(Classifier):
         self.model.eval()
         if cfg.calibrate:
             self.calibrate(validation)
-        self.export_int8(Path(self._tmp) / ONNX_FILE)
+        self.export_int8(self.workdir / ONNX_FILE)
 
     def export_int8(self, dest: Path) -> None:
         """Write the trained model as an int8 ONNX graph to ``dest`` (checked, saved and served with it).

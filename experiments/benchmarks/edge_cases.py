@@ -38,9 +38,14 @@ def _seen(r: httpx.Response, log: list[tuple[int, bool]]) -> httpx.Response:
     return r
 
 
-def _metric(url: str, name: str) -> float:
-    text = httpx.get(url + "/metrics", timeout=10).text
-    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
+def _metric(url: str, name: str, **labels: str) -> float:
+    """Sum of a Prometheus metric's samples from /metrics whose labels include ``labels``."""
+    total = 0.0
+    for m in re.finditer(r"^(\w+)(?:\{([^}]*)\})? (\S+)$", httpx.get(url + "/metrics", timeout=10).text, re.MULTILINE):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if m.group(1) == name and all(have.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -48,6 +53,8 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
+GIVE_UP_S = 0.5
+"""Seconds after which the impatient client leaves the largest article (it takes a few seconds)."""
 SIDE_LOAD_S = 25.0
 """Seconds of short requests sent beside the largest article (it starts 1 s into them)."""
 
@@ -107,21 +114,21 @@ def abusive_articles(url: str, pid: int, texts: list[str], max_passages: int, pa
                       "non_200": sum(s != 200 for s in health_status)}
     out["rss_after_worst_mb"] = tree_rss_mb(pid)[0]
 
-    # a client that gives up: its work must stop soon after it leaves
-    before = _metric(url, "passages_classified_total")
+    # a client that gives up: its work must stop soon after it leaves (passages counted as batches start)
+    before = _metric(url, "model_batch_size_sum")
     t0 = time.perf_counter()
     try:
-        httpx.post(url + "/v1/articles", json={"text": article}, timeout=2.0)
+        httpx.post(url + "/v1/articles", json={"text": article}, timeout=GIVE_UP_S)
         out["gave_up"] = {"finished_before_timeout": True}
     except httpx.TimeoutException:
         time.sleep(1.0)  # the batch running when the client left may still finish
-        at_leave = _metric(url, "passages_classified_total")
+        at_leave = _metric(url, "model_batch_size_sum")
         time.sleep(3.0)
-        after = _metric(url, "passages_classified_total")
+        after = _metric(url, "model_batch_size_sum")
         out["gave_up"] = {"finished_before_timeout": False, "passages_by_1s_after": at_leave - before,
                           "passages_in_next_3s": after - at_leave, "article_passages": max_passages,
                           "seconds": time.perf_counter() - t0}
-    out["status_499"] = _metric(url, 'http_requests_total{route="/v1/articles",method="POST",status="499"')
+    out["status_499"] = _metric(url, "http_requests_total", route="/v1/articles", status="499")
 
     # bodies of the MLflow protocol that used to end in invisible 500s
     inv = {}

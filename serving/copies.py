@@ -74,7 +74,7 @@ def tree_digest(folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != COPY_INFO):
         inner = hashlib.sha256()
         with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 - fh is the loop's own file
+            for block in iter(lambda: fh.read(1 << 20), b""):
                 inner.update(block)
         outer.update(f"{path.relative_to(folder).as_posix()}\0{inner.hexdigest()}\n".encode())
     return outer.hexdigest()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,16 @@ REGISTRY_UNAVAILABLE, NOT_A_MODEL, NOT_FOUND = 3, 4, 5
 REFUSALS = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND", "PERMISSION_DENIED",
             "UNAUTHENTICATED", "BAD_REQUEST"}
 """MLflow error codes by which a reachable registry says no: the answer stands, no fallback."""
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """(name, alias, version) of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; ``ValueError`` otherwise."""
+    m = _URI.match(uri)
+    if not m:
+        raise ValueError(f"model URI {uri!r} must be models:/NAME@ALIAS or models:/NAME/VERSION")
+    return m["name"], m["alias"], m["version"]
 
 
 class NotAModel(RuntimeError):
@@ -110,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     logging.disable(logging.WARNING)
-    from serving.model import parse_model_uri
-
     name, alias, version = parse_model_uri(args.model_uri)
     try:
         check_store_exists(args.tracking_uri)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import subprocess
 import sys
 import time
@@ -28,11 +27,10 @@ from serving.copies import (
     verify_copy,
     write_manifest,
 )
-from serving.fetch import NOT_A_MODEL, NOT_FOUND
+from serving.fetch import NOT_A_MODEL, NOT_FOUND, parse_model_uri
 
 log = logging.getLogger(__name__)
 
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 
 class ModelLoadError(RuntimeError):
@@ -67,14 +65,6 @@ class LoadedModel:
 
     def ref(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id}
-
-
-def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
-    """(name, alias, version) of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
-    m = _URI.match(uri)
-    if not m:
-        raise ModelLoadError(f"model URI {uri!r} must be models:/NAME@ALIAS or models:/NAME/VERSION")
-    return m["name"], m["alias"], m["version"]
 
 
 def _mlmodel_ids(model_dir: Path) -> tuple[str | None, str | None]:
@@ -127,7 +117,10 @@ class ModelStore:
         self.cache_dir = Path(cache_dir)
         self.torch_threads = torch_threads
         self.int8 = int8
-        self.name, self.alias, self.version = parse_model_uri(model_uri)
+        try:
+            self.name, self.alias, self.version = parse_model_uri(model_uri)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
 
     def _manifest_path(self) -> Path:
         return manifest_path(self.cache_dir, self.registry, self.name, self.model_uri)
@@ -180,7 +173,7 @@ class ModelStore:
             loaded = self._load_copy(path, version, self.alias, "registry")
         except ModelLoadError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelLoadError(f"{self.name} version {version} failed to load: {exc}") from exc
         write_manifest(self._manifest_path(), {
             "model_uri": self.model_uri, "registry": redact_uri(self.registry), "name": self.name,
@@ -200,7 +193,7 @@ class ModelStore:
             raise ModelLoadError(f"{self.name} version {version}: {exc}") from exc
         except ModelLoadError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelLoadError(f"{self.name} version {version} failed to load: {exc}") from exc
         run_id, model_id = _mlmodel_ids(path)
         self._prepare(predictor, f"{self.name} version {version}")

@@ -9,13 +9,14 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from serving.articles import sentences, split_article, summarise
 from serving.batching import Batcher
 from serving.metrics import ServiceMetrics
 from serving.model import LoadedModel, ModelLoadError
+from serving.validation import InputError
 
 log = logging.getLogger(__name__)
 
@@ -24,26 +25,8 @@ class NotReady(RuntimeError):
     """No model is loaded yet."""
 
 
-class InputError(ValueError):
-    """Client input breaks a rule; ``status`` is 413 for size limits, 422 otherwise."""
-
-    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-
-
 def _infer(model: LoadedModel, texts: list[str], targets: list[str] | None) -> list[dict[str, Any]]:
     return model.predictor.predict(texts, targets)
-
-
-def check_unicode(text: str, field: str) -> None:
-    """JSON may carry lone UTF-16 surrogates (``"\\ud800"``), which are not text: refuse them by name."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"'{field}' holds an unpaired surrogate (\\u{ord(text[exc.start]):04x}) at "
-                         f"character {exc.start}; send valid Unicode", field=field) from None
 
 
 TRIM_EVERY_S = 5.0
@@ -193,7 +176,7 @@ class Service:
             except ModelLoadError:
                 self.metrics.reloads.labels(outcome="failed").inc()
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.metrics.reloads.labels(outcome="failed").inc()
                 raise ModelLoadError(str(exc)) from exc
             self._swap(model)
@@ -206,32 +189,6 @@ class Service:
         return self.model
 
     # -- operations -----------------------------------------------------------------------
-    def check_texts(self, texts: Sequence[Any], max_texts: int, max_chars: int, field: str = "texts") -> list[str]:
-        if len(texts) == 0:
-            raise InputError(f"'{field}' must hold at least one text", field=field)
-        if len(texts) > max_texts:
-            raise InputError(f"'{field}' has {len(texts)} texts; the limit is {max_texts} per request",
-                             status=413, field=field)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(f"'{field}[{i}]' must be a string, got {type(t).__name__}", field=field)
-            if not t.strip():
-                raise InputError(f"'{field}[{i}]' is empty or whitespace only", field=field)
-            if len(t) > max_chars:
-                raise InputError(f"'{field}[{i}]' has {len(t)} characters; the limit is {max_chars}",
-                                 status=413, field=field)
-            check_unicode(t, f"{field}[{i}]")
-        return list(texts)
-
-    def check_targets(self, model: LoadedModel, targets: Sequence[Any] | None) -> list[str] | None:
-        if targets is None:
-            return None
-        known = model.predictor.codebook.target_ids
-        bad = [t for t in targets if t not in known]
-        if bad:
-            raise InputError(f"unknown target(s) {bad}; known targets: {known}", field="targets")
-        return list(dict.fromkeys(targets))
-
     async def classify(self, model: LoadedModel, texts: list[str], targets: list[str] | None) -> list[dict[str, Any]]:
         self.metrics.queue.set(self.batcher.pending + len(texts))
         try:

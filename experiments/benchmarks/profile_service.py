@@ -36,8 +36,8 @@ CATEGORIES = [  # first match wins, searched in the whole stack
     ("tokenisation", "_encode ("),
     ("batch assembly (collate)", "_collate ("),
     ("result building", "results (training/predictor"),
-    ("request parsing / validation", "check_texts"),
-    ("HTTP middleware (body read, logs, metrics)", "Gatekeeper"),
+    ("request parsing / validation", "serving/validation.py"),
+    ("HTTP middleware (body read, logs, metrics)", "serving/middleware/"),
     ("FastAPI routing / serialisation", "fastapi/"),
     ("uvicorn protocol", "uvicorn/"),
 ]

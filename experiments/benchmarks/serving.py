@@ -88,7 +88,7 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
     """(registered name, version, source run id) of a ``models:/`` URI."""
     from mlflow import MlflowClient
 
-    from serving.model import parse_model_uri
+    from serving.fetch import parse_model_uri
 
     name, alias, version = parse_model_uri(model_uri)
     client = MlflowClient()

@@ -116,7 +116,6 @@ def test_alias_on_a_corrupt_model_version_is_refused(registered_store, tmp_path)
 
 def test_default_bind_is_loopback():
     from serving.__main__ import build_parser
-
     from serving.config import Settings
 
     assert build_parser().parse_args([]).host is None and Settings().host == "127.0.0.1"

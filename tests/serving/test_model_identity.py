@@ -33,13 +33,13 @@ def _train_into(uri: str, family: str, name: str = "sf-test") -> tuple[str, str]
 
 
 def _unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fetch(self):  # noqa: ANN001, ANN202
+    def fetch(self):
         raise RegistryUnavailable("connection refused")
 
     monkeypatch.setattr(ModelStore, "_fetch", fetch)
 
 
-def _scores(loaded) -> np.ndarray:  # noqa: ANN001
+def _scores(loaded) -> np.ndarray:
     return score_rows(loaded.predictor.scores(TEXTS))
 
 
@@ -144,7 +144,7 @@ def test_registry_down_falls_back_only_to_the_copy_made_for_the_same_uri(registe
         ModelStore("models:/sf-test@champion", uri, cache).load(allow_cache=False)
 
 
-def _copy_of(loaded, cache: Path) -> Path:  # noqa: ANN001
+def _copy_of(loaded, cache: Path) -> Path:
     (path,) = [p.parent for p in cache.rglob(COPY_INFO) if json.loads(p.read_text())["digest"] == loaded.digest]
     return path
 
@@ -212,7 +212,7 @@ def test_non_finite_scores_are_a_500_with_a_request_id_never_a_result(registered
     loaded = ModelStore("models:/sf-test@champion", uri, tmp_path / "cache").load()
     real = loaded.predictor.scores
 
-    def broken(texts, targets=None):  # noqa: ANN001, ANN202 - the model, gone wrong after loading
+    def broken(texts, targets=None):
         s = real(texts, targets)
         s.frames[:] = np.nan
         return s

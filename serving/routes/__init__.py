@@ -1,0 +1,5 @@
+"""The service's routes, one module per audience: labelling, the MLflow protocol, the model, operations, admin."""
+
+from serving.routes import admin, labelling, mlflow_protocol, model_info, ops
+
+ROUTERS = (labelling.router, mlflow_protocol.router, model_info.router, ops.router, admin.router)

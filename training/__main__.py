@@ -10,7 +10,7 @@ import sys
 from labels.codebook import CodebookError
 from labels.dataset import CorpusError
 from training.basemodel import BaseModelMissing, force_offline
-from training.config import ConfigError, load_config
+from training.config import ConfigError, config_reference, load_config
 from training.tracking import ArtifactStoreError
 
 
@@ -33,6 +33,9 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
               .format(*(m[f"realdev_{t}_macro_f1{s}"] for t in ("frames", "stance") for s in ("", "_ci_low", "_ci_high"))))
     if result.model_version:
         print(f"registered {config.tracking.registered_model} version {result.model_version} as 'candidate'")
+    from training.tracking import run_ui_url
+
+    print(f"in the MLflow UI (make ui): {run_ui_url(result.run_id)}")
     return 0
 
 
@@ -84,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(prog="python -m training")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train, evaluate, log and register one model")
+    t = sub.add_parser("train", help="train, evaluate, log and register one model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="python -m training train [CONFIG] [--section.key=value ...]",
+                       description="Train one model on the corpus, evaluate it on validation, test and realdev, "
+                                   "log everything to MLflow and register it as 'candidate'.",
+                       epilog="Every config key can be set in CONFIG (YAML, nested by section) or on the command "
+                              "line as --section.key=value, which wins:\n\n" + config_reference()
+                              + "\n\nexample: python -m training train experiments/configs/default.yaml "
+                                "--train.epochs=2 --model.family=tfidf")
     t.add_argument("config", nargs="?", default=None, help="experiment YAML of overrides")
     t.set_defaults(func=cmd_train)
     p = sub.add_parser("promote", help="move the champion alias to the candidate if it wins by training/selection.py (validation and realdev)")

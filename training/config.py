@@ -12,6 +12,7 @@ naming the key; every value is type-checked and each section validates itself.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import types
@@ -305,7 +306,8 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     hints = typing.get_type_hints(ExperimentConfig)
     for name, value in overrides.items():
         if name not in hints:
-            raise ConfigError(f"unknown config section {name!r}; expected one of {sorted(hints)}")
+            raise ConfigError(f"unknown config section {name!r}; expected one of {sorted(hints)}"
+                              f"{_did_you_mean(name, list(hints))}")
         if not isinstance(value, dict):
             raise ConfigError(f"section {name!r} must be a mapping of keys to values")
         cls = hints[name]
@@ -313,7 +315,8 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
         kwargs = {}
         for key, v in value.items():
             if key not in field_hints:
-                raise ConfigError(f"unknown config key '{name}.{key}'; {name} has {sorted(field_hints)}")
+                raise ConfigError(f"unknown config key '{name}.{key}'"
+                                  f"{_did_you_mean(f'{name}.{key}', all_keys())}; {name} has {sorted(field_hints)}")
             kwargs[key] = _coerce(v, field_hints[key], f"{name}.{key}")
         try:
             sections[name] = cls(**kwargs)
@@ -322,6 +325,46 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"section {name!r}: {exc}") from exc
     return ExperimentConfig(**sections)
+
+
+def all_keys() -> list[str]:
+    """Every ``section.key`` a config accepts."""
+    out = []
+    for section, cls in typing.get_type_hints(ExperimentConfig).items():
+        out += [f"{section}.{key}" for key in typing.get_type_hints(cls)]
+    return out
+
+
+def _did_you_mean(given: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or nothing."""
+    close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
+    if not close and "." in given:  # the right key in the wrong section: compare key names alone
+        key = given.split(".", 1)[1]
+        close = [c for c in choices if c.split(".", 1)[1] == key] or \
+            [c for c in choices if difflib.get_close_matches(key, [c.split(".", 1)[1]], n=1, cutoff=0.8)]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def config_reference() -> str:
+    """Every section and key with its type and default, for ``train --help``."""
+    lines = []
+    for section, cls in typing.get_type_hints(ExperimentConfig).items():
+        lines.append(f"  {section}:")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = "(required)"
+            hint = hints[f.name]
+            if typing.get_origin(hint) is Literal:
+                kind = "one of " + "|".join(str(a) for a in typing.get_args(hint))
+            else:
+                kind = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            lines.append(f"    --{section}.{f.name}=...  {kind}, default {default!r}")
+    return "\n".join(lines)
 
 
 def nest_dotted(dotted: dict[str, Any], what: str = "key") -> dict[str, dict[str, Any]]:
@@ -384,7 +427,10 @@ def load_config(path: str | Path | None, cli: list[str] | None = None) -> Experi
     """Load an experiment file of overrides plus command-line overrides into a validated config."""
     file_overrides = read_yaml_mapping(path, "config") if path is not None else {}
     try:
-        return build_config(merge(file_overrides, parse_overrides(cli or [])))
+        build_config(file_overrides)
     except ConfigError as exc:
-        where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{exc}") from None
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        return build_config(merge(file_overrides, parse_overrides(cli or [])))
+    except ConfigError as exc:  # the file alone was valid: the command line is to blame
+        raise ConfigError(f"command line: {exc}") from None

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
@@ -42,6 +42,9 @@ class ArtifactStoreError(RuntimeError):
 def configure(uri: str | None = None) -> str:
     """Point MLflow at ``uri`` (default: ``default_tracking_uri()``) and return it."""
     uri = uri or default_tracking_uri()
+    # plain output: no artifact download progress bars, no ANSI-coloured advice about pyfunc type hints
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -232,6 +235,19 @@ def version_by_alias(name: str, alias: str):
 
 def run_metrics(run_id: str) -> dict[str, float]:
     return dict(MlflowClient().get_run(run_id).data.metrics)
+
+
+def run_ui_url(run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
+    """Where the run is in the MLflow UI: the tracking server's own address when the store is a
+    server, else ``ui`` (what ``make ui`` serves for the embedded store)."""
+    uri = mlflow.get_tracking_uri()
+    base = ui
+    if uri.startswith(("http://", "https://")):
+        parts = urlsplit(uri)  # printed: never with the credentials or query of the tracking URI
+        base = urlunsplit((parts.scheme, f"{parts.hostname}{f':{parts.port}' if parts.port else ''}",
+                           parts.path.rstrip("/"), "", ""))
+    experiment = MlflowClient().get_run(run_id).info.experiment_id
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}"
 
 
 def run_params(run_id: str) -> dict[str, str]:

@@ -67,3 +67,28 @@ def test_checked_in_experiment_configs_are_valid():
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_a_command_line_typo_is_blamed_on_the_command_line_with_a_suggestion(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("train: {epochs: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["--model.lerning_rate=1e-4"])
+    msg = str(err.value)
+    assert msg.startswith("command line: unknown config key 'model.lerning_rate'")
+    assert "did you mean 'train.learning_rate'?" in msg and str(path) not in msg
+    path.write_text("trian: {epochs: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["--train.epochs=3"])
+    assert str(err.value).startswith(f"{path}: unknown config section 'trian'") and "did you mean 'train'?" in str(err.value)
+
+
+def test_train_help_lists_every_config_key(capsys):
+    from training.__main__ import main
+    from training.config import all_keys
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert all(f"--{key}=" in out for key in all_keys())
+    assert "one of tfidf|embeddings|finetune" in out

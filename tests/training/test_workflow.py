@@ -132,6 +132,17 @@ def test_cli_reports_config_and_corpus_errors(sqlite_store, tmp_path, capsys):
     assert training_main(["promote", "--name", "nothing-here"]) == 1
 
 
+def test_cli_train_ends_with_the_run_in_the_mlflow_ui(sqlite_store, capsys):
+    from mlflow import MlflowClient
+
+    config = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "smoke.yaml"
+    assert training_main(["train", str(config), "--tracking.log_figures=false", "--train.torch_threads=1"]) == 0
+    out = capsys.readouterr().out
+    (run,) = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("smoke").experiment_id])
+    assert f"in the MLflow UI (make ui): http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/" \
+           f"{run.info.run_id}" in out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

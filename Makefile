@@ -27,11 +27,14 @@ run: train promote
 
 test:
 	bash scripts/setup.sh --browser
+	$(PY) -m ruff check $(LINTED)
 	$(PY) -m pytest -q
 	$(PY) scripts/audit.py
 
+LINTED := labels training serving tests experiments scripts
+
 lint: setup
-	$(PY) -m ruff check labels training serving tests
+	$(PY) -m ruff check $(LINTED)
 
 # MLflow UI on the embedded store at http://127.0.0.1:5000
 ui: setup

@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", nargs="+", default=["p", "q", "r", "s", "t"])
     parser.add_argument("--out", default=None, help="also write the table as Markdown to this file")
     args = parser.parse_args(argv)
-    rows = ["| held-out group | passages | in-distribution stance / frames | held out stance / frames | "
-            "gap stance / frames | realdev stance / frames (held-out model) |", "|---|---:|---|---|---|---|"]
+    rows = [("| held-out group | passages | in-distribution stance / frames | held out stance / frames | "
+            "gap stance / frames | realdev stance / frames (held-out model) |"), "|---|---:|---|---|---|---|"]
     for g in args.groups:
         t0 = time.perf_counter()
         base = {"model": {"family": args.family}, "tracking": {"register": False}}

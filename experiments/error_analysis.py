@@ -72,8 +72,8 @@ def report(name: str, predictor, data, top: int) -> None:
         for i, x in enumerate(labels):
             print(f"{x:>17}" + "".join(f"{conf[i, j]:>10}" for j in range(len(labels))))
         for i in np.nonzero(pred != gold)[0]:
-            errors.append((float(probs[i, pred[i]]), i, f"{t}: gold {labels[gold[i]]}, predicted "
-                           f"{labels[pred[i]]} ({probs[i, pred[i]]:.2f})"))
+            errors.append((float(probs[i, pred[i]]), i, (f"{t}: gold {labels[gold[i]]}, predicted "
+                           f"{labels[pred[i]]} ({probs[i, pred[i]]:.2f})")))
     print()
     for j, f in enumerate(cb.frame_ids):
         fn = int(((data.frames[:, j] == 1) & (frames_pred[:, j] == 0)).sum())

@@ -11,7 +11,7 @@ from pathlib import Path
 from labels.codebook import Codebook
 from labels.corpus import Passage
 
-DEFAULT_SECOND = Path(__file__).parent / "agreement" / "second_annotator.jsonl"
+DEFAULT_SECOND = Path(__file__).parent / "second_annotation" / "second_annotator.jsonl"
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:

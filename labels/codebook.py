@@ -139,7 +139,7 @@ def _check_ids(entries: list[Any], kind: str, path: str) -> None:
 def parse_codebook(text: str, path: str = "<string>") -> Codebook:
     """Parse codebook YAML text; raise ``CodebookError`` naming file and line on any problem."""
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         raise CodebookError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -185,7 +185,7 @@ def parse_codebook(text: str, path: str = "<string>") -> Codebook:
         )
         for t in targets_raw
     )
-    clash = set(f.id for f in frames) & set(t.id for t in targets)
+    clash = {f.id for f in frames} & {t.id for t in targets}
     if clash:
         raise CodebookError(f"{path}: ids used both as frame and stance target: {sorted(clash)}")
     return Codebook(

@@ -29,13 +29,7 @@ NEAR_DUP_RUN = 12
 
 # Two passages of different articles sharing a run of this many content words are near-duplicates.
 NEAR_DUP_CONTENT_RUN = 8
-STOPWORDS = frozenset("""
-a an the and or but nor so yet of to in on at by for from with without into onto over under about
-as than then that this these those there here it its it's is are was were be been being am do does
-did done has have had having will would shall should can could may might must not no any some all
-each every he she they them their his her him we our us you your i me my who whom whose which what
-when where why how also too very just only even still both either neither said says say told tells
-""".split())
+STOPWORDS = frozenset(["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "of", "to", "in", "on", "at", "by", "for", "from", "with", "without", "into", "onto", "over", "under", "about", "as", "than", "then", "that", "this", "these", "those", "there", "here", "it", "its", "it's", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "done", "has", "have", "had", "having", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "not", "no", "any", "some", "all", "each", "every", "he", "she", "they", "them", "their", "his", "her", "him", "we", "our", "us", "you", "your", "i", "me", "my", "who", "whom", "whose", "which", "what", "when", "where", "why", "how", "also", "too", "very", "just", "only", "even", "still", "both", "either", "neither", "said", "says", "say", "told", "tells"])
 _QUOTED = re.compile(r"[\"\u201c][^\"\u201d]*[\"\u201d]")
 _WORD = re.compile(r"[a-z0-9']+")
 

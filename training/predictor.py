@@ -30,8 +30,8 @@ QUANTISABLE = ("finetune", "embeddings")
 
 SELF_CHECK_FILE = "selfcheck.json"
 SELF_CHECK_TEXTS = (
-    "Diplomats in Brussels said a written promise of allied defence for Kyiv was still the only guarantee "
-    "that would stop the next invasion.",
+    ("Diplomats in Brussels said a written promise of allied defence for Kyiv was still the only guarantee "
+    "that would stop the next invasion."),
     "The draft would leave the occupied districts under Moscow's control in exchange for a ceasefire line.",
     "Officials warned that sending longer-range missiles risked dragging the alliance into direct war.",
     "The city council approved a new budget for school repairs on Tuesday.",

@@ -123,8 +123,8 @@ def promote(name: str, force: bool = False, reason: str | None = None) -> Promot
     lines.append(f"| selection score | {selection.score(cand_m):.4f} | "
                  + (f"{selection.score(champ_m):.4f} |" if champ_m else "- |"))
     lines += ["", f"Decision: {why}." + (f" Champion figures: {how}." if how else ""),
-              f"Rule: `training/selection.py` (realdev stance noise band {selection.REALDEV_NOISE}, "
-              f"validation noise band {selection.VAL_NOISE})."]
+              (f"Rule: `training/selection.py` (realdev stance noise band {selection.REALDEV_NOISE}, "
+              f"validation noise band {selection.VAL_NOISE}).")]
     tags = {"promotion.decision": "promoted" if ok else "rejected", "promotion.reason": why,
             "promotion.champion_before": champ_v or "none",
             **{f"promotion.candidate.{k}": f"{v:.4f}" for k, v in cand_m.items()},

@@ -13,7 +13,7 @@ class StanceFramingModel(mlflow.pyfunc.PythonModel):
     ``frame.<id>.score`` and ``frame.<id>.label``, and for every stance target
     ``stance.<id>.label`` and ``stance.<id>.<class>`` probabilities."""
 
-    def load_context(self, context):  # noqa: ANN001 - MLflow inspects predict's hints, keep both bare
+    def load_context(self, context):
         """Load the predictor with the runtime the service uses: int8 where the model's own check
         allowed it (``STANCE_PYFUNC_INT8=false`` keeps plain fp32 torch)."""
         import os
@@ -25,7 +25,7 @@ class StanceFramingModel(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.load(context.artifacts["predictor"])
         self.predictor.optimize_for_inference(int8=os.environ.get("STANCE_PYFUNC_INT8", "true").lower() != "false")
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001
+    def predict(self, context, model_input, params=None):
         texts = to_texts(model_input)
         targets = None
         if params and params.get("targets"):

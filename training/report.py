@@ -10,12 +10,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow import MlflowClient
 
-from labels.codebook import Codebook, load_codebook  # noqa: E402
-from training import selection, tracking  # noqa: E402
+from labels.codebook import Codebook, load_codebook
+from training import selection, tracking
 
 # the parameters that distinguish runs of each family (others are defaults the family ignores)
 KEY_PARAMS = {

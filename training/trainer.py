@@ -40,8 +40,8 @@ from training.predictor import Predictor
 log = logging.getLogger(__name__)
 
 INPUT_EXAMPLE = [
-    "Kyiv will not trade land for a ceasefire, the foreign minister said, calling any freeze along "
-    "the front line a pause that would let Moscow rearm.",
+    ("Kyiv will not trade land for a ceasefire, the foreign minister said, calling any freeze along "
+    "the front line a pause that would let Moscow rearm."),
 ]
 
 
@@ -122,7 +122,6 @@ INT8_MAX_CHANGED = 0.03
 
 def changed_decisions(predictor: Predictor, a: Scores, b: Scores) -> float:
     """Share of decisions (every frame label, every target's stance label) that differ between ``a`` and ``b``."""
-    import numpy as np
 
     frames = predictor.decide_frames(a.frames) != predictor.decide_frames(b.frames)
     stance = [a.stance[t].argmax(1) != b.stance[t].argmax(1) for t in a.stance]
@@ -288,4 +287,4 @@ def train(config: ExperimentConfig) -> TrainResult:
     return TrainResult(run.info.run_id, metrics, version, model_uri)
 
 
-__all__ = ["train", "load", "fit", "tune", "evaluate", "TrainResult"]
+__all__ = ["TrainResult", "evaluate", "fit", "load", "train", "tune"]

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.predictor import score_rows  # noqa: E402
+from training.predictor import score_rows
 
 LONG = " ".join(["The delegation went through every clause of the draft in turn and took questions on each."] * 10)
 
 
-def decisions(predictor, r: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def decisions(predictor, r: np.ndarray) -> np.ndarray:
     nf = len(predictor.codebook.frame_ids)
     nl = len(predictor.codebook.stance_labels)
     frames = predictor.decide_frames(r[:, :nf])
@@ -38,7 +38,7 @@ def decisions(predictor, r: np.ndarray) -> np.ndarray:  # noqa: ANN001
     return np.concatenate([frames.astype(int), np.stack(stance, 1)], axis=1)
 
 
-def grouped(clf, texts: list[str], size: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:  # noqa: ANN001
+def grouped(clf, texts: list[str], size: int, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     out = None
@@ -50,7 +50,7 @@ def grouped(clf, texts: list[str], size: int, seed: int = 0, batch_size: int | N
     return out
 
 
-def invariance(name: str, predictor, clf, texts: list[str], batch_size: int | None = None) -> None:  # noqa: ANN001
+def invariance(name: str, predictor, clf, texts: list[str], batch_size: int | None = None) -> None:
     alone = np.concatenate([score_rows(clf.predict_scores([t], batch_size=batch_size)) for t in texts])
     ref = decisions(predictor, alone)
     for label, got in (("shuffled batches of 8", grouped(clf, texts, 8, batch_size=batch_size)),
@@ -62,7 +62,7 @@ def invariance(name: str, predictor, clf, texts: list[str], batch_size: int | No
         print(f"| {name} | {label} | {d.max():.2e} | {'yes' if d.max() == 0 else 'no'} | {changed} of {ref.size} |")
 
 
-def rate(clf, texts: list[str], repeats: int = 3, batch_size: int | None = None) -> float:  # noqa: ANN001
+def rate(clf, texts: list[str], repeats: int = 3, batch_size: int | None = None) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()

@@ -291,16 +291,16 @@ def verdicts(f: dict[str, Any]) -> list[tuple[str, str, bool]]:
          f["slow_loris"]["status"] == 408),
         ("soak: no errors at concurrency 16", f"{s['errors']} of {s['requests']}", s["errors"] == 0),
         ("soak: memory flat after warm-up (middle fifth -> last fifth under 3%)",
-         f"fifths {' / '.join(f'{v:.0f}' for v in s['rss_fifths_mb'])} MB; second half "
-         f"{s['rss_second_half_growth_mb']:+.0f} MB", s["rss_second_half_growth_mb"] < 0.03 * s["rss_fifths_mb"][2]),
+         (f"fifths {' / '.join(f'{v:.0f}' for v in s['rss_fifths_mb'])} MB; second half "
+         f"{s['rss_second_half_growth_mb']:+.0f} MB"), s["rss_second_half_growth_mb"] < 0.03 * s["rss_fifths_mb"][2]),
         ("past capacity: 503 with Retry-After, no other error",
-         f"{n503} x 503 of {burst['requests']}, Retry-After {burst['retry_after_on_503']}, other statuses "
-         f"{ {k: v for k, v in burst['statuses'].items() if k not in ('200', '503')} }",
+         (f"{n503} x 503 of {burst['requests']}, Retry-After {burst['retry_after_on_503']}, other statuses "
+         f"{ {k: v for k, v in burst['statuses'].items() if k not in ('200', '503')} }"),
          n503 > 0 and bool(burst["retry_after_on_503"]) and set(burst["statuses"]) <= {"200", "503"}),
         ("recovery after the burst", f"{cap['after']['ok']}/{cap['after']['requests']} ok, /readyz {cap['ready_after']}",
          cap["after"]["errors"] == 0 and cap["ready_after"] == 200),
-        ("admin route needs the bearer token", f"none {acc['reload_no_token']}, wrong {acc['reload_wrong_token']}, "
-         f"right {acc['reload_right_token']}", acc["reload_no_token"] == 401 and acc["reload_wrong_token"] == 401
+        ("admin route needs the bearer token", (f"none {acc['reload_no_token']}, wrong {acc['reload_wrong_token']}, "
+         f"right {acc['reload_right_token']}"), acc["reload_no_token"] == 401 and acc["reload_wrong_token"] == 401
          and acc["reload_right_token"] == 200),
         ("CORS off by default", f"no Access-Control-Allow-Origin (got {acc['cors_allow_origin_header']!r})",
          acc["cors_allow_origin_header"] is None),
@@ -321,8 +321,8 @@ def verdicts(f: dict[str, Any]) -> list[tuple[str, str, bool]]:
          f"{ab['words_10k']['status']}, {ab['words_10k']['passages']} passages in {ab['words_10k']['seconds']:.1f} s",
          ab["words_10k"]["status"] == 200 and (ab["words_10k"]["passages"] or 10**9) <= 200),
         ("/healthz p99 under 50 ms while the largest accepted article runs",
-         f"article {ab['worst']['status']} in {ab['worst']['seconds']:.1f} s; /healthz p99 {ab['healthz']['p99_ms']:.1f} ms, max {ab['healthz']['max_ms']:.1f} ms over {ab['healthz']['n']} probes, "
-         f"{ab['healthz']['non_200']} not 200",
+         (f"article {ab['worst']['status']} in {ab['worst']['seconds']:.1f} s; /healthz p99 {ab['healthz']['p99_ms']:.1f} ms, max {ab['healthz']['max_ms']:.1f} ms over {ab['healthz']['n']} probes, "
+         f"{ab['healthz']['non_200']} not 200"),
          ab["worst"]["status"] == 200 and ab["healthz"]["p99_ms"] < 50 and ab["healthz"]["non_200"] == 0),
         ("short requests beside the largest article are served, not refused",
          f"{ab['side_load'].get('statuses')}, p99 {ab['side_load'].get('p99_ms') or float('nan'):.0f} ms",
@@ -339,21 +339,21 @@ def verdicts(f: dict[str, Any]) -> list[tuple[str, str, bool]]:
          ", ".join(f"{k} {v['status']}" for k, v in ab["invocations"].items()),
          all(400 <= v["status"] < 500 and v["json"] and v["request_id"] for v in ab["invocations"].values())),
         ("600 idle connections closed by the header timeout",
-         f"all closed after {con['idle_600']['closed_after_s']:.1f} s ({con['idle_600']['answered_408']} with a 408; "
-         f"timeout {con['header_timeout_s']:g} s); /healthz meanwhile {con['healthz_with_600_idle']}",
+         (f"all closed after {con['idle_600']['closed_after_s']:.1f} s ({con['idle_600']['answered_408']} with a 408; "
+         f"timeout {con['header_timeout_s']:g} s); /healthz meanwhile {con['healthz_with_600_idle']}"),
          con["idle_600"]["closed_after_s"] < con["header_timeout_s"] + 5 and con["healthz_with_600_idle"] == 200),
         ("connections over the cap refused cleanly, and service back after",
-         f"{flood['opened']} opened, {flood['refused_503']} answered 503 ({flood['refused_with_request_id']} with a "
+         (f"{flood['opened']} opened, {flood['refused_503']} answered 503 ({flood['refused_with_request_id']} with a "
          f"request id), {flood['reset_or_silent']} reset or silent; /healthz during {flood['healthz_during']}, 200 "
-         f"again after {flood['healthz_ok_again_after_s']:.1f} s",
+         f"again after {flood['healthz_ok_again_after_s']:.1f} s"),
          flood["refused_503"] >= flood["opened"] - con["max_connections"] and flood["reset_or_silent"] == 0
          and flood["healthz_ok_again_after_s"] < 30),
         ("no secret of the registry URI in any response or log line",
-         f"{cred['secrets_in_responses']} in {cred['responses']} responses, {cred['secrets_in_log']} in "
-         f"{cred['log_lines']} log lines", cred["secrets_in_responses"] == 0 and cred["secrets_in_log"] == 0),
+         (f"{cred['secrets_in_responses']} in {cred['responses']} responses, {cred['secrets_in_log']} in "
+         f"{cred['log_lines']} log lines"), cred["secrets_in_responses"] == 0 and cred["secrets_in_log"] == 0),
         ("no 5xx without a request id",
-         f"{seen['5xx_without_request_id']} of {seen['5xx']} 5xx among {seen['responses']} responses checked; "
-         f"access log: {f['service_log_5xx']['without_request_id']} of {f['service_log_5xx']['5xx']}",
+         (f"{seen['5xx_without_request_id']} of {seen['5xx']} 5xx among {seen['responses']} responses checked; "
+         f"access log: {f['service_log_5xx']['without_request_id']} of {f['service_log_5xx']['5xx']}"),
          seen["5xx_without_request_id"] == 0 and f["service_log_5xx"]["without_request_id"] == 0),
     ]
     if "faults" in f:
@@ -367,79 +367,79 @@ def render(f: dict[str, Any]) -> str:
     fz, s = f["fuzz"], f["soak"]
     lines = [
         "# Reliability and security: measured", "",
-        f"Generated by `.venv/bin/python experiments/benchmarks/reliability.py` (`make reliability`) on {f['date']}; "
+        (f"Generated by `.venv/bin/python experiments/benchmarks/reliability.py` (`make reliability`) on {f['date']}; "
         f"service `python -m serving` with default settings over `{f['model_uri']}` (version "
-        f"{f['ready'].get('version')}); every client in a separate process on loopback.",
+        f"{f['ready'].get('version')}); every client in a separate process on loopback."),
         f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}.", "",
         "## Verdicts", "", "| check | measured | ok |", "|---|---|---|",
         *[f"| {a} | {b} | {'yes' if ok else '**no**'} |" for a, b, ok in rows],
         "", "## Fuzzing (schemathesis, valid and invalid requests from the OpenAPI schema)", "",
-        f"{fz['requests']} requests in {fz['seconds']:.0f} s ({f['fuzz_examples']} examples per operation and mode; "
-        f"modes {fz['modes']}); statuses {fz['statuses']}; pytest: {' '.join(fz['pytest_tail'])}.", "",
+        (f"{fz['requests']} requests in {fz['seconds']:.0f} s ({f['fuzz_examples']} examples per operation and mode; "
+        f"modes {fz['modes']}); statuses {fz['statuses']}; pytest: {' '.join(fz['pytest_tail'])}."), "",
         "| operation | requests |", "|---|---:|",
         *[f"| `{op}` | {n} |" for op, n in sorted(fz["operations"].items())],
         "", "## Hand-written hostile matrix (`tests/serving/hostile.py`)", "",
         "| case | status | expected | reason given |", "|---|---:|---|---|",
         *[f"| {r['case']} | {r['status']} | {r.get('expected')} | {(r['detail'] or '').replace('|', '/')[:110]} |"
           for r in f["matrix"]],
-        f"\nSlow loris (10 of the body's bytes sent, then silence): status {f['slow_loris']['status']} after "
-        f"{f['slow_loris']['seconds']:.1f} s (`STANCE_BODY_TIMEOUT_S`, default 10), connection closed.",
+        (f"\nSlow loris (10 of the body's bytes sent, then silence): status {f['slow_loris']['status']} after "
+        f"{f['slow_loris']['seconds']:.1f} s (`STANCE_BODY_TIMEOUT_S`, default 10), connection closed."),
         "", "## Soak", "",
-        f"{f['soak_seconds']:.0f} s of single-passage `/v1/classify` requests at concurrency 16: {s['requests']} requests, "
+        (f"{f['soak_seconds']:.0f} s of single-passage `/v1/classify` requests at concurrency 16: {s['requests']} requests, "
         f"{s['errors']} errors (rate {s['error_rate']:.4f}), {s['passages_per_s']:.1f} passages/s, p50 "
         f"{s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms. Resident memory sampled "
         f"{s['rss_samples']} times: medians of each fifth of the soak "
         f"{' / '.join(f'{v:.0f}' for v in s['rss_fifths_mb'])} MB (first to last {s['rss_growth_mb']:+.0f} MB: "
         f"allocator and thread pools warming up; second half {s['rss_second_half_growth_mb']:+.0f} MB), "
         f"max {s['rss_max_mb']:.0f} MB. glibc malloc arenas are capped at 2 (`serving/__main__.py`): "
-        "in 210-s soaks before this run, uncapped memory grew from 632 to 707 MB, capped (MALLOC_ARENA_MAX=2 in the environment) from 602 to 653 MB and was flat after 90 s.",
+        "in 210-s soaks before this run, uncapped memory grew from 632 to 707 MB, capped (MALLOC_ARENA_MAX=2 in the environment) from 602 to 653 MB and was flat after 90 s."),
         "", "## Past capacity", "",
-        f"32-passage requests at concurrency 64 for 20 s (queue limit `STANCE_MAX_QUEUE` 512 passages): statuses "
+        (f"32-passage requests at concurrency 64 for 20 s (queue limit `STANCE_MAX_QUEUE` 512 passages): statuses "
         f"{f['capacity']['burst']['statuses']}, Retry-After {f['capacity']['burst']['retry_after_on_503']}; "
         f"p99 {f['capacity']['burst']['p99_ms']:.0f} ms. Then 50 single-passage requests at concurrency 4: "
         f"{f['capacity']['after']['statuses']}; `/readyz` {f['capacity']['ready_after']}. Resident memory after "
-        f"all load: {f['rss_after_mb']:.0f} MB.",
+        f"all load: {f['rss_after_mb']:.0f} MB."),
     ]
     ab, con, cred = f["abuse"], f["connections"], f["credentials"]
     lines += [
         "", "## Abusive articles", "",
-        f"- 100,000 one-character lines (300 KB): {ab['lines_100k']['status']} in "
-        f"{ab['lines_100k']['seconds'] * 1000:.0f} ms: \"{ab['lines_100k']['detail']}\"",
-        f"- 10,000 one-word paragraphs: {ab['words_10k']['status']}, {ab['words_10k']['passages']} passages, "
-        f"{ab['words_10k']['bytes'] / 1000:.0f} KB answer in {ab['words_10k']['seconds']:.1f} s.",
-        f"- The largest accepted article (`STANCE_MAX_ARTICLE_PASSAGES` = {f['max_article_passages']} passages with "
+        (f"- 100,000 one-character lines (300 KB): {ab['lines_100k']['status']} in "
+        f"{ab['lines_100k']['seconds'] * 1000:.0f} ms: \"{ab['lines_100k']['detail']}\""),
+        (f"- 10,000 one-word paragraphs: {ab['words_10k']['status']}, {ab['words_10k']['passages']} passages, "
+        f"{ab['words_10k']['bytes'] / 1000:.0f} KB answer in {ab['words_10k']['seconds']:.1f} s."),
+        (f"- The largest accepted article (`STANCE_MAX_ARTICLE_PASSAGES` = {f['max_article_passages']} passages with "
         f"the title, {ab['worst_chars']} characters): {ab['worst']['status']} in {ab['worst']['seconds']:.1f} s, "
         f"{ab['worst']['bytes'] / 1000:.0f} KB answer. Meanwhile `/healthz` every 20 ms: p50 "
         f"{ab['healthz']['p50_ms']:.1f} ms, p99 {ab['healthz']['p99_ms']:.1f} ms, max {ab['healthz']['max_ms']:.1f} ms "
         f"({ab['healthz']['n']} probes); single-passage `/v1/classify` at concurrency 4 for "
         f"{edge.SIDE_LOAD_S:g} s (the article sent 1 s in): {ab['side_load'].get('statuses')}, p50 "
-        f"{ab['side_load'].get('p50_ms') or float('nan'):.0f} ms, p99 {ab['side_load'].get('p99_ms') or float('nan'):.0f} ms.",
+        f"{ab['side_load'].get('p50_ms') or float('nan'):.0f} ms, p99 {ab['side_load'].get('p99_ms') or float('nan'):.0f} ms."),
         (f"- A client that gives up after {edge.GIVE_UP_S:g} s on that article: it finished first."
          if ab["gave_up"]["finished_before_timeout"] else
          f"- A client that gives up after {edge.GIVE_UP_S:g} s on that article: within 1 s of its leaving the service "
          f"had labelled {ab['gave_up']['passages_by_1s_after']:.0f} of its {ab['gave_up']['article_passages']} "
          f"passages (the batches already running finish), and {ab['gave_up']['passages_in_next_3s']:.0f} in the 3 s "
          f"after that; requests logged with status 499 so far: {ab['status_499']:.0f}."),
-        f"- Resident memory: {ab['rss_before_mb']:.0f} MB before these cases, {ab['rss_after_worst_mb']:.0f} MB after "
-        f"the largest article, {ab['rss_after_mb']:.0f} MB at the end (peak of the run {ab['rss_peak_mb']:.0f} MB).",
+        (f"- Resident memory: {ab['rss_before_mb']:.0f} MB before these cases, {ab['rss_after_worst_mb']:.0f} MB after "
+        f"the largest article, {ab['rss_after_mb']:.0f} MB at the end (peak of the run {ab['rss_peak_mb']:.0f} MB)."),
         "", "| `/invocations` body | status | JSON | request id | detail |", "|---|---:|---|---|---|",
         *[f"| {k} | {v['status']} | {v['json']} | {v['request_id']} | {v['detail'].replace('|', '/')} |"
           for k, v in ab["invocations"].items()],
         "", "## Connections", "",
-        f"- 600 connections that never send a request (`STANCE_HEADER_TIMEOUT_S` = {con['header_timeout_s']:g}): all "
+        (f"- 600 connections that never send a request (`STANCE_HEADER_TIMEOUT_S` = {con['header_timeout_s']:g}): all "
         f"closed by the service after {con['idle_600']['closed_after_s']:.1f} s, {con['idle_600']['answered_408']} "
-        f"of them with a 408; `/healthz` while they were open: {con['healthz_with_600_idle']}.",
-        f"- {con['max_connections'] + 200} connections at once (`STANCE_MAX_CONNECTIONS` = {con['max_connections']}): "
+        f"of them with a 408; `/healthz` while they were open: {con['healthz_with_600_idle']}."),
+        (f"- {con['max_connections'] + 200} connections at once (`STANCE_MAX_CONNECTIONS` = {con['max_connections']}): "
         f"{con['flood']['opened']} opened in {con['flood']['seconds_to_open']:.1f} s, {con['flood']['refused_503']} "
         f"answered 503 with Retry-After and closed, {con['flood']['answered_408']} closed later with a 408, "
         f"{con['flood']['reset_or_silent']} reset or silent; `/healthz` during the flood: "
         f"{con['flood']['healthz_during']}; 200 again {con['flood']['healthz_ok_again_after_s']:.1f} s after the "
-        "client closed its connections.",
+        "client closed its connections."),
         "", "## Credentials", "",
-        f"A second service with `STANCE_TRACKING_URI=http://analyst:<password>@127.0.0.1:<closed port>/mlflow?"
+        (f"A second service with `STANCE_TRACKING_URI=http://analyst:<password>@127.0.0.1:<closed port>/mlflow?"
         f"access_token=<token>`: {cred['responses']} responses (statuses {cred['statuses']}) and {cred['log_lines']} "
         f"log lines searched; the password or token found {cred['secrets_in_responses']} times in responses and "
-        f"{cred['secrets_in_log']} times in the log; redacted form `***` shown: {cred['redacted_shown']}.",
+        f"{cred['secrets_in_log']} times in the log; redacted form `***` shown: {cred['redacted_shown']}."),
         "", f"Responses checked for request ids across these sections: {f['seen']}.",
     ]
     if "faults" in f:

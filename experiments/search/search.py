@@ -145,7 +145,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     try:
         return run_one(job)
-    except Exception:  # one failed setting must not end the search: record it and go on
+    except Exception:  # noqa: BLE001 - one failed setting must not end the search: record it and go on
         return {"setting": job["setting"], "seed": job["seed"], "error": traceback.format_exc()}
 
 
@@ -198,7 +198,7 @@ def report(paths: list[Path]) -> str:
     lines = ["| setting | runs | val selection | val frames | val stance | test frames | test stance | best epoch | overrides |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for mean_sel, name, runs in scored:
-        def col(key: str) -> str:
+        def col(key: str, runs: list[dict[str, Any]] = runs) -> str:
             return _mean_sd([r[key] for r in runs])
         epochs = ",".join(str(r["best_epoch"]) for r in sorted(runs, key=lambda r: r["seed"]))
         overrides = ", ".join(f"{k}={v}" for k, v in runs[0]["overrides"].items()) or "(defaults)"

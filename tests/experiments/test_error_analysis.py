@@ -10,7 +10,7 @@ import mlflow
 from tests.conftest import TINY_REALDEV
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "experiments"))
-import error_analysis  # noqa: E402
+import error_analysis
 
 
 def test_error_analysis_on_a_registered_model(registered_store, monkeypatch, capsys):

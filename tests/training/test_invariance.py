@@ -19,8 +19,8 @@ PASSAGES = [
     "Moscow threatened retaliation for the strikes.",
     "A ceasefire along the current line would hand the occupied south to Russia for good.",
     "Officials said nothing had been decided.",
-    "Without a binding guarantee from the alliance, any truce only gives the Kremlin time to rearm, the minister "
-    "argued, and every month of delay raises the price paid by the towns along the front.",
+    ("Without a binding guarantee from the alliance, any truce only gives the Kremlin time to rearm, the minister "
+    "argued, and every month of delay raises the price paid by the towns along the front."),
     "Talks resume Monday.",
     "The plan's third point would freeze the front; the fourth leaves membership open for later.",
     "Critics warned that longer-range missiles could draw the alliance into direct confrontation.",
@@ -28,7 +28,7 @@ PASSAGES = [
 LONG = " ".join(["The delegation listed every clause of the draft in turn and took questions on each."] * 12)
 
 
-def _groupings(predictor) -> list[np.ndarray]:  # noqa: ANN001
+def _groupings(predictor) -> list[np.ndarray]:
     """The sample's scores: each passage alone, in shuffled batches of every size, and each beside a long neighbour."""
     out = [np.concatenate([score_rows(predictor.scores([p])) for p in PASSAGES])]
     rng = random.Random(7)

@@ -11,7 +11,7 @@ from training.config import build_config
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments" / "search"))
-import search  # noqa: E402
+import search
 
 
 @pytest.mark.slow

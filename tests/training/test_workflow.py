@@ -13,7 +13,6 @@ import pytest
 from mlflow import MlflowClient
 
 from labels.codebook import load_codebook
-
 from tests.conftest import tiny_overrides
 from training.__main__ import main as training_main
 from training.config import build_config
@@ -96,7 +95,7 @@ def test_worse_candidate_is_not_promoted_unless_forced(sqlite_store):
     assert order.index(first.run_id) < order.index(second.run_id)
     # within the band and better on the score, it wins, and ranks first
     client.log_metric(second.run_id, "realdev_stance_macro_f1", first.metrics["realdev_stance_macro_f1"] - 0.03)
-    assert [r.info.run_id for r, _ in ranked(fetch_runs("tests"), champion_run_id())][0] == second.run_id
+    assert next(r.info.run_id for r, _ in ranked(fetch_runs("tests"), champion_run_id())) == second.run_id
     assert promote("stance-framing").promoted
     client.set_registered_model_alias("stance-framing", "champion", first.model_version)
     client.log_metric(second.run_id, "realdev_stance_macro_f1", first.metrics["realdev_stance_macro_f1"] - 0.05)

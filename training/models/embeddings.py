@@ -53,7 +53,7 @@ class EmbeddingClassifier(Classifier):
         lengths = [len(ids) for ids in enc["input_ids"]]
         out = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
         for idx in length_batches(lengths, batch_size):
-            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
             pooled = mean_pool(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
             out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return out

@@ -34,7 +34,7 @@ class _Graph(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, token_type_ids, attention_mask, passage_mask, target_masks):  # noqa: ANN001, ANN201
+    def forward(self, input_ids, token_type_ids, attention_mask, passage_mask, target_masks):
         return self.model({"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask,
                            "passage_mask": passage_mask.bool(), "target_masks": target_masks.bool()})
 

@@ -33,6 +33,14 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 FAMILIES = ("tfidf", "embeddings", "finetune")
+FAMILY_KEYS: dict[str, frozenset[str] | None] = {
+    "tfidf": frozenset({"model.family", "model.tfidf_max_features", "model.logreg_c", "train.class_weighting",
+                        "train.seed", "train.tune_thresholds"}),
+    "embeddings": frozenset({"model.family", "model.base_model", "model.max_length", "model.logreg_c",
+                             "train.class_weighting", "train.seed", "train.torch_threads", "train.tune_thresholds"}),
+    "finetune": None,  # every model and train key
+}
+"""The ``model``/``train`` keys each family reads (``training/models/*.py``, ``training/evaluation.py``)."""
 
 
 class ConfigError(ValueError):
@@ -223,12 +231,20 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
     def flat(self) -> dict[str, Any]:
-        """Dotted keys to values, for logging as MLflow params."""
+        """Dotted keys to values."""
         out: dict[str, Any] = {}
         for section, values in self.to_dict().items():
             for key, value in values.items():
                 out[f"{section}.{key}"] = value
         return out
+
+    def params(self) -> dict[str, Any]:
+        """The dotted keys that shape this family's model (every ``data`` and ``tracking`` key, the
+        ``model`` and ``train`` keys the family reads), for logging as MLflow params: a TF-IDF run
+        does not show a learning rate it never used."""
+        used = FAMILY_KEYS.get(self.model.family)
+        return {k: v for k, v in self.flat().items()
+                if not k.startswith(("model.", "train.")) or used is None or k in used}
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:

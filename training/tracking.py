@@ -237,6 +237,11 @@ def run_metrics(run_id: str) -> dict[str, float]:
     return dict(MlflowClient().get_run(run_id).data.metrics)
 
 
+def describe_run(text: str) -> None:
+    """Set the active run's description (the note the MLflow UI shows on the run's page)."""
+    mlflow.set_tag("mlflow.note.content", text)
+
+
 def run_ui_url(run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
     """Where the run is in the MLflow UI: the tracking server's own address when the store is a
     server, else ``ui`` (what ``make ui`` serves for the embedded store)."""

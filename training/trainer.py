@@ -227,7 +227,7 @@ def train(config: ExperimentConfig) -> TrainResult:
             **tracking.git_info(), **config.tracking.tags}
     nested = mlflow.active_run() is not None  # inside a sweep's parent run
     with tracking.training_run(experiment_id, run_name, tags, nested) as run:
-        tracking.log_params(config.flat())
+        tracking.log_params(config.params())
         mlflow.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
                            "corpus.train_passages": len(data.train), "python": platform.python_version()})
         with tracking.writing_artifacts():
@@ -272,9 +272,10 @@ def train(config: ExperimentConfig) -> TrainResult:
             output = predictor.predict_frame(INPUT_EXAMPLE)
             model_uri = tracking.log_predictor(pdir, example, output, requirements())
         version = None
+        card = model_card(config.model.family, metrics, codebook, data.corpus.digest, config.params(),
+                          {s: len(data.corpus.splits[s]) for s in ("train", "validation", "test")})
+        tracking.describe_run(card)
         if config.tracking.register:
-            card = model_card(config.model.family, metrics, codebook, data.corpus.digest, config.flat(),
-                              {s: len(data.corpus.splits[s]) for s in ("train", "validation", "test")})
             vtags = {"family": config.model.family, "corpus_digest": data.corpus.digest,
                      "codebook_version": codebook.version, "run_id": run.info.run_id,
                      **({"realdev_digest": data.realdev_digest} if data.realdev_digest else {}),

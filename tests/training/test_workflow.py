@@ -131,6 +131,19 @@ def test_cli_reports_config_and_corpus_errors(sqlite_store, tmp_path, capsys):
     assert training_main(["promote", "--name", "nothing-here"]) == 1
 
 
+def test_each_run_logs_only_its_familys_params_and_carries_its_model_card(sqlite_store):
+    tfidf = train(build_config(tiny_overrides(model={"family": "tfidf"}, tracking={"register": False})))
+    tuned = train(build_config(tiny_overrides(tracking={"register": False})))
+    client = MlflowClient()
+    params = client.get_run(tfidf.run_id).data.params
+    assert {"model.family", "model.logreg_c", "model.tfidf_max_features", "data.split_seed"} <= set(params)
+    assert not {"train.learning_rate", "model.freeze_layers", "model.base_model", "train.epochs"} & set(params)
+    assert {"train.learning_rate", "model.freeze_layers", "model.tfidf_blend"} <= \
+        set(client.get_run(tuned.run_id).data.params)
+    note = client.get_run(tfidf.run_id).data.tags["mlflow.note.content"]
+    assert "realdev" in note and "| metric |" in note
+
+
 def test_cli_train_ends_with_the_run_in_the_mlflow_ui(sqlite_store, capsys):
     from mlflow import MlflowClient
 

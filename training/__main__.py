@@ -1,4 +1,4 @@
-"""Command line: ``python -m training train CONFIG [--section.key=value ...]`` and ``promote``."""
+"""Command line: ``python -m training {train,promote,sweep,search,compare}``; ``--help`` on each."""
 
 from __future__ import annotations
 
@@ -80,6 +80,12 @@ def cmd_compare(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["search"]:  # its own sub-commands and options
+        from training.search import main as search_main
+
+        force_offline()
+        return search_main(argv[1:])
     force_offline()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("mlflow", "alembic", "urllib3", "httpx", "datasets"):
@@ -106,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("sweep", help="run a grid as child runs nested under one parent run")
     s.add_argument("sweep", help="sweep YAML (base, grid, overrides)")
     s.set_defaults(func=cmd_sweep)
+    sub.add_parser("search", add_help=False,
+                   help="seed-replicated search over fine-tuning settings, without MLflow, on any torch device "
+                        "(python -m training search --help)")
     c = sub.add_parser("compare", help="leaderboard and charts from MLflow runs into experiments/reports/")
     c.add_argument("--experiment", default="stance-framing")
     c.add_argument("--out", default="experiments/reports")

@@ -1,17 +1,12 @@
-"""experiments/search/search.py: prepare, seed-replicated runs (resumable), the report and the ensembles."""
+"""``python -m training search``: prepare, seed-replicated runs (resumable), the report and the ensembles."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import tiny_overrides
+from training import search
 from training.config import build_config
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "experiments" / "search"))
-import search
 
 
 @pytest.mark.slow

@@ -10,10 +10,10 @@ It needs no accelerator, but on a CPU each run takes minutes; it was written to 
 a lent GPU, where ``prepare`` packs what the runs need (encoded splits and the base encoder)
 into a folder that travels without the virtual environment::
 
-    python experiments/search/search.py prepare .search            # here: splits + encoder (fp16 weights)
-    python experiments/search/search.py run .search experiments/search/stage1.yaml --device cuda --workers 6 \\
+    python -m training search prepare .search            # here: splits + encoder (fp16 weights)
+    python -m training search run .search experiments/search/stage1.yaml --device cuda --workers 6 \\
         --out results.jsonl                                 # there (or here with --device cpu)
-    python experiments/search/search.py report results.jsonl       # table sorted by mean validation score
+    python -m training search report results.jsonl       # table sorted by mean validation score
 
 The search file lists named settings as dotted overrides of the default config::
 
@@ -36,7 +36,6 @@ import multiprocessing as mp
 import pickle
 import shutil
 import statistics
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from training.config import REPO_ROOT
 
 WEIGHTS = "model.safetensors"
 
@@ -115,7 +114,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     overrides = nest_dotted({**job["overrides"], "train.seed": job["seed"], "train.device": job["device"],
                        "model.base_model": job["encoder"], "tracking.register": False})
     config = build_config(overrides)
-    codebook = load_codebook(Path(__file__).resolve().parents[2] / "labels" / "codebook.yaml")
+    codebook = load_codebook(REPO_ROOT / "labels" / "codebook.yaml")
     curves: list[dict[str, float]] = []
     start = time.perf_counter()
     clf = FinetuneClassifier(codebook, config)
@@ -222,7 +221,7 @@ def ensembles(folder: Path, scores_dir: Path) -> str:
     from training.metrics import evaluate_arrays
     from training.thresholds import tune_thresholds
 
-    codebook = load_codebook(Path(__file__).resolve().parents[2] / "labels" / "codebook.yaml")
+    codebook = load_codebook(REPO_ROOT / "labels" / "codebook.yaml")
     with open(folder / "splits.pkl", "rb") as fh:
         splits = pickle.load(fh)
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -262,7 +261,7 @@ def ensembles(folder: Path, scores_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training search", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare", help="pack the encoded splits and the base encoder into a folder")
     p.add_argument("folder", type=Path)

@@ -40,15 +40,15 @@ def main() -> int:
     data = load(config)
     clf = FinetuneClassifier(load_codebook(config.data.codebook), config)
     frozen = clf.freeze()
-    items = clf._encode(data.train.texts)
+    items = clf.encode(data.train.texts)
     start = time.perf_counter()
-    states = clf._frozen_states(items, frozen)
+    states = clf.frozen_states(items, frozen)
     states_s = time.perf_counter() - start
     states_mb = sum(s.numel() * s.element_size() for s in states) / 2**20
 
     initial = copy.deepcopy(clf.model.state_dict())
     rng = np.random.default_rng(0)
-    batches = clf._batches([len(x["input_ids"]) for x in items], rng)[: args.steps]
+    batches = clf.batches([len(x["input_ids"]) for x in items], rng)[: args.steps]
     loss_fn = torch.nn.BCEWithLogitsLoss()
     frames = torch.from_numpy(data.train.frames)
 
@@ -59,7 +59,7 @@ def main() -> int:
         times = []
         for idx in batches:
             t = time.perf_counter()
-            batch = clf._batch(items, idx, states if cached else None)
+            batch = clf.batch(items, idx, states if cached else None)
             frame_logits, stance_logits = clf.model(batch, frozen if cached else 0)
             loss = loss_fn(frame_logits, frames[idx]) + stance_logits.square().mean()
             optim.zero_grad(set_to_none=True)

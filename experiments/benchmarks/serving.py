@@ -169,7 +169,7 @@ def passage_flops(predictor: Any, texts: list[str]) -> list[float]:
     flops = []
     with torch.inference_mode():
         for text in texts:
-            batch = clf._collate(clf._encode([text]))
+            batch = clf.collate(clf.encode([text]))
             with FlopCounterMode(display=False) as counter:
                 clf.model(batch)
             flops.append(float(counter.get_total_flops()))
@@ -316,7 +316,7 @@ def main() -> int:
     peak = max(mm.values())
     plain = Predictor.load(pdir)
     flops = passage_flops(plain, texts)
-    tokens = [len(plain.classifier._encode([t])[0]["input_ids"]) for t in texts]
+    tokens = [len(plain.classifier.encode([t])[0]["input_ids"]) for t in texts]
     flops_per_token = sum(flops) / sum(tokens)
     print("in-process: unoptimised ...", flush=True)
     q_plain = quality(plain, test)

@@ -162,14 +162,14 @@ def test_stored_frozen_states_give_the_whole_encoders_output(splits, codebook):
     cfg = build_config(tiny_overrides(model={"freeze_layers": 1}))
     clf = family_class("finetune")(codebook, cfg)
     texts = splits["test"].texts[:6]
-    items = clf._encode(texts)
+    items = clf.encode(texts)
     assert len({len(x["input_ids"]) for x in items}) > 1  # the batch is padded
     idx = list(range(len(items)))
     clf.model.eval()
     with torch.no_grad():
-        whole = clf.model.features(clf._batch(items, idx))
-        states = clf._frozen_states(items, 1, batch_size=4)  # other batches: other padding
-        stored = clf.model.features(clf._batch(items, idx, states), from_layer=1)
+        whole = clf.model.features(clf.batch(items, idx))
+        states = clf.frozen_states(items, 1, batch_size=4)  # other batches: other padding
+        stored = clf.model.features(clf.batch(items, idx, states), from_layer=1)
     for a, b in zip(whole, stored, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
 

@@ -29,6 +29,7 @@ import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,20 @@ class MultiTaskModel(nn.Module):
         return frames / self.temperature[0], stance / self.temperature[1]
 
 
+@dataclass
+class _Epochs:
+    """What the training epochs work on, prepared by the phases before them."""
+
+    train: TaskData
+    validation: TaskData
+    items: list[dict[str, list]]
+    stance_y: np.ndarray
+    states: list[torch.Tensor] | None
+    from_layer: int
+    losses: tuple[nn.Module, nn.Module]
+    rng: np.random.Generator
+
+
 class FinetuneClassifier(Classifier):
     family = "finetune"
 
@@ -199,7 +214,7 @@ class FinetuneClassifier(Classifier):
         return [self.tokenizer(self.target_text[t], add_special_tokens=False)["input_ids"]
                 for t in self.codebook.target_ids]
 
-    def _encode(self, texts: Sequence[str]) -> list[dict[str, list]]:
+    def encode(self, texts: Sequence[str]) -> list[dict[str, list]]:
         """Token ids and span markers of ``[CLS] passage [SEP] t1 [SEP] t2 [SEP] ...``.
 
         The passage is truncated so the whole sequence fits ``max_length``; the targets never are.
@@ -225,7 +240,7 @@ class FinetuneClassifier(Classifier):
             items.append({"input_ids": seq, "token_type_ids": types, "passage": (1, 1 + len(ids)), "targets": spans})
         return items
 
-    def _collate(self, items: list[dict[str, list]]) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[dict[str, list]]) -> dict[str, torch.Tensor]:
         n, width = len(items), max(len(x["input_ids"]) for x in items)
         n_targets = len(items[0]["targets"])
         input_ids = torch.full((n, width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -245,11 +260,11 @@ class FinetuneClassifier(Classifier):
                  "passage_mask": passage, "target_masks": targets}
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def _batch(self, items: list[dict[str, list]], idx: list[int],
+    def batch(self, items: list[dict[str, list]], idx: list[int],
                states: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The collated batch of ``items[idx]``; with ``states``, also ``hidden``: their stored
         frozen-layer states, zero-padded (padding is masked out of attention and pooling)."""
-        batch = self._collate([items[i] for i in idx])
+        batch = self.collate([items[i] for i in idx])
         if states is not None:
             hidden = states[idx[0]].new_zeros((len(idx), batch["input_ids"].shape[1], states[idx[0]].shape[-1]))
             for row, i in enumerate(idx):
@@ -258,14 +273,14 @@ class FinetuneClassifier(Classifier):
         return batch
 
     @torch.no_grad()
-    def _frozen_states(self, items: list[dict[str, list]], n_layers: int, batch_size: int = 32) -> list[torch.Tensor]:
+    def frozen_states(self, items: list[dict[str, list]], n_layers: int, batch_size: int = 32) -> list[torch.Tensor]:
         """Each item's hidden states after the embeddings and the lowest ``n_layers`` encoder layers,
         unpadded, computed once in eval mode (so without those layers' dropout). Frozen layers give
         the same output every epoch, so training runs only the layers it updates."""
         encoder = self.model.encoder.eval()
         out: list[torch.Tensor] = [torch.empty(0)] * len(items)
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            batch = self._collate([items[i] for i in idx])
+            batch = self.collate([items[i] for i in idx])
             hidden = encoder.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
             hidden = run_layers(hidden, batch["attention_mask"], encoder.encoder.layer[:n_layers])
             for row, i in enumerate(idx):
@@ -273,7 +288,7 @@ class FinetuneClassifier(Classifier):
         return out
 
     # -- training -------------------------------------------------------------------------
-    def _batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
+    def batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
         """Shuffled batches whose members have similar lengths (less padding, same randomness)."""
         bs = self.config.train.batch_size
         order = rng.permutation(len(lengths))
@@ -287,24 +302,40 @@ class FinetuneClassifier(Classifier):
         return [batches[i] for i in order]
 
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
+        """Phases, in order: the TF-IDF partner of the blend, the losses, freezing (and caching the
+        frozen layers' output), the linear probe, the epochs (the best by validation kept, early
+        stopping), then on the CPU: calibration and the int8 export."""
         cfg = self.config.train
-        targets = self.codebook.target_ids
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
         seed_everything(cfg.seed)
+        self.fit_blend_partner(train, validation)
+        self.device = torch.device(cfg.device)
+        self.model.to(self.device)
+        rng = np.random.default_rng(cfg.seed)
+        items = self.encode(train.texts)
+        stance_y = train.stance_matrix(self.codebook.target_ids)
+        losses = self.loss_functions(train, stance_y)
+        from_layer, states = self.freeze_and_cache(items)
+        if cfg.linear_probe_init:
+            self._linear_probe(items, train.frames, stance_y, states, from_layer)
+        self.train_epochs(_Epochs(train, validation, items, stance_y, states, from_layer, losses, rng), on_epoch)
+        self.finish(validation)
+
+    def fit_blend_partner(self, train: TaskData, validation: TaskData) -> None:
+        """Phase: train the TF-IDF model averaged into the scores (``model.tfidf_blend``); first, so
+        every epoch is validated (and the best one chosen) as the blend that is served."""
         if self.config.model.tfidf_blend > 0:
-            # first, so every epoch is validated (and the best one chosen) as the blend that is served
             from training.models.tfidf import TfidfClassifier  # scikit-learn: to train, not to serve
 
             self.tfidf = TfidfClassifier(self.codebook, self.config)
             self.tfidf.fit(train, validation)
-            seed_everything(cfg.seed)
-        self.device = torch.device(cfg.device)
-        self.model.to(self.device)
-        rng = np.random.default_rng(cfg.seed)
-        items = self._encode(train.texts)
-        stance_y = train.stance_matrix(targets)
+            seed_everything(self.config.train.seed)
 
+    def loss_functions(self, train: TaskData, stance_y: np.ndarray) -> tuple[nn.Module, nn.Module]:
+        """Phase: the frame loss (binary, positives weighted by their rarity) and the stance loss
+        (cross-entropy, classes weighted by inverse frequency), unweighted without ``class_weighting``."""
+        cfg = self.config.train
         n_labels = len(self.codebook.stance_labels)
         if cfg.class_weighting:
             pos = train.frames.sum(0)
@@ -314,56 +345,38 @@ class FinetuneClassifier(Classifier):
             pos_weight, ce_weight = None, None
         bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight).to(self.device)
         ce = nn.CrossEntropyLoss(weight=ce_weight, label_smoothing=cfg.label_smoothing).to(self.device)
+        return bce, ce
 
+    def freeze_and_cache(self, items: list[dict[str, list]]) -> tuple[int, list[torch.Tensor] | None]:
+        """Phase: freeze the bottom layers; with ``cache_frozen``, run them once over the training
+        set. Returns (the layer training steps start from, the cached states or ``None``)."""
         frozen = self.freeze()
-        from_layer = frozen if cfg.cache_frozen else 0
-        states = self._frozen_states(items, from_layer) if from_layer else None
-        if cfg.linear_probe_init:
-            self._linear_probe(items, train.frames, stance_y, states, from_layer)
+        from_layer = frozen if self.config.train.cache_frozen else 0
+        return from_layer, (self.frozen_states(items, from_layer) if from_layer else None)
 
+    def train_epochs(self, run: _Epochs, on_epoch: EpochCallback | None) -> None:
+        """Phase: the epochs, each validated; the best epoch's weights are kept, and training stops
+        after ``early_stopping_patience`` epochs without improvement (or at ``max_steps``)."""
+        cfg = self.config.train
         optim = torch.optim.AdamW(self.param_groups(), weight_decay=cfg.weight_decay)
         trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
         ema = {n: p.detach().clone() for n, p in trainable.items()} if cfg.ema_decay else None
-
-        lengths = [len(x["input_ids"]) for x in items]
-        total = -(-len(items) // cfg.batch_size) * cfg.epochs
+        lengths = [len(x["input_ids"]) for x in run.items]
+        total = -(-len(run.items) // cfg.batch_size) * cfg.epochs
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         warmup = int(total * cfg.warmup_ratio)
         sched = torch.optim.lr_scheduler.LambdaLR(
             optim, lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1))
         )
-
         best_score, best_state, bad_epochs, step = -1.0, None, 0, 0
         progress = tqdm(total=total, desc="fine-tune", unit="step", leave=False, mininterval=2.0)
         for epoch in range(1, cfg.epochs + 1):
-            self.model.train()
-            losses: list[float] = []
-            for idx in self._batches(lengths, rng):
-                if cfg.max_steps and step >= cfg.max_steps:
-                    break
-                frame_logits, stance_logits = self.model(self._batch(items, idx, states), from_layer)
-                loss = bce(frame_logits, torch.from_numpy(train.frames[idx]).to(self.device))
-                y = torch.from_numpy(stance_y[idx]).to(self.device)
-                loss = loss + cfg.stance_loss_weight * ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                optim.step()
-                sched.step()
-                step += 1
-                if ema is not None:
-                    # the usual warm-up of the decay, so the average does not start from the probe
-                    decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-                    with torch.no_grad():
-                        for n, p in trainable.items():
-                            ema[n].lerp_(p.detach(), 1.0 - decay)
-                losses.append(float(loss.detach()))
-                progress.update(1)
-                progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
+            losses, step = self.train_epoch(run, self.batches(lengths, run.rng), optim, sched, trainable, ema, step,
+                                            progress, epoch)
             metrics = {"train_loss": float(np.mean(losses)) if losses else float("nan")}
             raw = self._swap(trainable, ema) if ema is not None else None  # validate the average
-            metrics.update(self._validation_metrics(validation))
+            metrics.update(self._validation_metrics(run.validation))
             score = (metrics["val_frames_macro_f1"] + metrics["val_stance_macro_f1"]) / 2
             metrics["val_selection_score"] = score
             log.info("epoch %d: loss %.4f, val frames macro-F1 %.4f, val stance macro-F1 %.4f", epoch,
@@ -386,11 +399,47 @@ class FinetuneClassifier(Classifier):
         progress.close()
         if best_state is not None:
             self.model.load_state_dict(best_state)
-        # evaluated, checked for int8, saved and served on the CPU whatever device trained it
+
+    def train_epoch(self, run: _Epochs, batches: list[list[int]], optim: torch.optim.Optimizer, sched: Any,
+                    trainable: dict[str, nn.Parameter], ema: dict[str, torch.Tensor] | None, step: int, progress: Any,
+                    epoch: int) -> tuple[list[float], int]:
+        """One pass over ``batches``; returns the batch losses and the step count after it."""
+        cfg = self.config.train
+        bce, ce = run.losses
+        n_labels = len(self.codebook.stance_labels)
+        self.model.train()
+        losses: list[float] = []
+        for idx in batches:
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+            frame_logits, stance_logits = self.model(self.batch(run.items, idx, run.states), run.from_layer)
+            loss = bce(frame_logits, torch.from_numpy(run.train.frames[idx]).to(self.device))
+            y = torch.from_numpy(run.stance_y[idx]).to(self.device)
+            loss = loss + cfg.stance_loss_weight * ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            step += 1
+            if ema is not None:
+                # the usual warm-up of the decay, so the average does not start from the probe
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    for n, p in trainable.items():
+                        ema[n].lerp_(p.detach(), 1.0 - decay)
+            losses.append(float(loss.detach()))
+            progress.update(1)
+            progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
+        return losses, step
+
+    def finish(self, validation: TaskData) -> None:
+        """Phase: back to the CPU in eval mode (evaluated, checked for int8, saved and served there
+        whatever device trained it), calibrate on validation, export the int8 graph."""
         self.device = torch.device("cpu")
         self.model.to(self.device)
         self.model.eval()
-        if cfg.calibrate:
+        if self.config.train.calibrate:
             self.calibrate(validation)
         self.export_int8(self.workdir / ONNX_FILE)
 
@@ -399,7 +448,7 @@ class FinetuneClassifier(Classifier):
         Without the ``onnx`` package, or without room to write it, the model has no graph and int8
         serving uses torch (the int8 check then measures that)."""
         try:
-            example = self._collate(self._encode(["A short passage.", "A second, somewhat longer passage of text."]))
+            example = self.collate(self.encode(["A short passage.", "A second, somewhat longer passage of text."]))
             self.int8_graph = export_int8(self.model, example, dest)
         except (ImportError, OSError) as exc:
             log.warning("no int8 ONNX graph (%s: %s): int8 serving will use torch", type(exc).__name__, exc)
@@ -484,7 +533,7 @@ class FinetuneClassifier(Classifier):
         pair = np.zeros((len(items), len(self.codebook.target_ids), self.model.stance_head.in_features),
                         dtype=np.float32)
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            p, q = self.model.features(self._batch(items, idx, states), from_layer if states else 0)
+            p, q = self.model.features(self.batch(items, idx, states), from_layer if states else 0)
             passage[idx], pair[idx] = p.cpu().numpy(), q.cpu().numpy()
         return passage, pair
 
@@ -552,14 +601,14 @@ class FinetuneClassifier(Classifier):
                  ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """(indices, frame logits, stance logits) per length-sorted batch, temperature applied; call
         it under ``torch.inference_mode``."""
-        items = self._encode(list(texts))
+        items = self.encode(list(texts))
         if self.runner is not None:
             for i, item in enumerate(items):
-                yield [i], *self.runner(self._collate([item]))
+                yield [i], *self.runner(self.collate([item]))
             return
         self.model.eval()
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            yield idx, *self.model(self._collate([items[i] for i in idx]))
+            yield idx, *self.model(self.collate([items[i] for i in idx]))
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         self._target_cache = self._target_ids()

@@ -25,7 +25,7 @@ def is_loopback(host: str) -> bool:
 
 
 class Settings(BaseSettings):
-    """Everything the service can be told; see the README's "Service settings" table."""
+    """Everything the service can be told; the table in docs/service.md lists it."""
 
     model_config = SettingsConfigDict(env_prefix="STANCE_", extra="ignore")
 

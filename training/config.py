@@ -89,15 +89,6 @@ class ModelConfig:
     """Maximum tokens per sequence (passage, or target text plus passage)."""
     target_text: Literal["name", "description", "name_and_description"] = "name"
     """How each stance target is presented beside the passage (the cross-encoded pair)."""
-    stance_pooling: Literal["mean", "attention"] = "mean"
-    """Passage features of the stance head (fine-tuning): ``mean`` pools all passage tokens;
-    ``attention`` adds a passage vector pooled per target, weighted by each token's similarity
-    to the target's tokens, so the few words that carry a stance are not averaged away."""
-    stance_product: bool = False
-    """Add the element-wise product of the target and passage vectors to the stance features. A
-    linear head on [target; passage] adds the passage's evidence the same way for every target,
-    so it cannot flip with the target (the same hawkish passage is *favor* for one target and
-    *against* for another); the product term lets the target modulate that evidence."""
     freeze_layers: int = 3
     """Number of bottom encoder layers kept frozen during fine-tuning; any freezing also freezes the
     embeddings. With ``train.cache_frozen`` their output is computed once, so each frozen layer
@@ -158,16 +149,9 @@ class TrainConfig:
     seed: int = 42
     torch_threads: int = 0
     """Torch intra-op threads; 0 uses all cores."""
-    stance_loss_weight: float = 1.0
-    """Weight of the stance cross-entropy beside the frame BCE in the fine-tuning loss."""
-    label_smoothing: float = 0.0
-    """Label smoothing of the stance cross-entropy (fine-tuning)."""
     layer_lr_decay: float = 0.8
     """Layer-wise learning-rate decay (fine-tuning): the top encoder layer trains at
     ``learning_rate``, each layer below at this factor times the one above (1.0: one rate)."""
-    ema_decay: float = 0.0
-    """If > 0, keep an exponential moving average of the trainable weights (per step, this decay)
-    and validate, select and keep the averaged weights instead of the raw ones (fine-tuning)."""
     cache_frozen: bool = True
     """Fine-tuning with frozen layers: run the embeddings and the frozen layers once over the
     training split (in eval mode, so without their dropout), keep their output, and train from it,
@@ -195,14 +179,8 @@ class TrainConfig:
             raise ConfigError("train.warmup_ratio must be in [0, 1)")
         if self.max_steps < 0 or self.early_stopping_patience < 0 or self.torch_threads < 0:
             raise ConfigError("train.max_steps, early_stopping_patience and torch_threads must be >= 0")
-        if self.stance_loss_weight <= 0:
-            raise ConfigError("train.stance_loss_weight must be > 0")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError("train.label_smoothing must be in [0, 1)")
         if not 0.0 < self.layer_lr_decay <= 1.0:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -341,6 +319,34 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"section {name!r}: {exc}") from exc
     return ExperimentConfig(**sections)
+
+
+RETIRED: dict[str, Any] = {
+    "model.stance_pooling": "mean", "model.stance_product": False, "train.stance_loss_weight": 1.0,
+    "train.label_smoothing": 0.0, "train.ema_decay": 0.0,
+}
+"""Options that never won and were removed (``docs/decisions.md``), with the value that meant "off".
+A saved model may carry them: at that value they are ignored, at any other the model cannot be rebuilt."""
+
+
+def saved_config(saved: dict[str, Any]) -> ExperimentConfig:
+    """The config saved inside a model (``meta.json``), built with today's options: retired options
+    at their "off" value are dropped; a model trained with one switched on is refused by name."""
+    kept: dict[str, Any] = {}
+    for section, values in saved.items():
+        if not isinstance(values, dict):
+            kept[section] = values
+            continue
+        kept[section] = {}
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name in RETIRED:
+                if value != RETIRED[name]:
+                    raise ConfigError(f"this model was trained with {name}={value!r}, an option this version no "
+                                      "longer has; load it with the version that trained it")
+                continue
+            kept[section][key] = value
+    return build_config(kept)
 
 
 def all_keys() -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labels.codebook import Codebook, parse_codebook
-from training.config import build_config
+from training.config import ConfigError, saved_config
 from training.models import Classifier, Scores, family_class
 
 if TYPE_CHECKING:
@@ -238,7 +238,10 @@ class Predictor:
             raise ValueError(f"{path} is not a saved stance-framing model: {exc}") from exc
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
-        config = build_config(meta["config"])
+        try:
+            config = saved_config(meta["config"])
+        except ConfigError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         classifier = family_class(meta["family"]).load(path / "classifier", codebook, config)
         reference = None
         if (path / SELF_CHECK_FILE).is_file():

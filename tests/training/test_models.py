@@ -125,116 +125,30 @@ def test_without_an_int8_graph_int8_falls_back_to_torch_one_passage_per_pass(spl
     assert dynamic and len(linear) == len(ffn_out)  # only the feed-forward outputs stay fp32
 
 
-@pytest.mark.parametrize("pooling, product", [("attention", False), ("mean", True), ("attention", True)])
-def test_stance_feature_options_train_and_round_trip(pooling, product, splits, codebook, tmp_path):
-    cfg = build_config(tiny_overrides(model={"stance_pooling": pooling, "stance_product": product}))
-    clf = family_class("finetune")(codebook, cfg)
-    width = {("attention", False): 3, ("mean", True): 3, ("attention", True): 5}[(pooling, product)]
-    assert clf.model.stance_head.in_features == width * clf.model.frame_head.in_features
+def test_a_model_saved_with_retired_options_still_loads_unless_one_was_on(splits, codebook, tmp_path):
+    """Models saved before the unused options were removed carry them in meta.json: at their "off"
+    value they load and score as before; a model trained with one switched on is refused by name."""
+    import json
+
+    from training.config import RETIRED
+
+    clf = family_class("finetune")(codebook, build_config(tiny_overrides(train={"max_steps": 2})))
     clf.fit(splits["train"], splits["validation"])
     texts = splits["test"].texts[:4]
-    scores = clf.predict_scores(texts)
     Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids}).save(tmp_path / "p")
+    meta_path = tmp_path / "p" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for name, off in RETIRED.items():  # as the models of earlier versions were saved
+        section, key = name.split(".")
+        meta["config"][section][key] = off
+    meta_path.write_text(json.dumps(meta))
     again = Predictor.load(tmp_path / "p").scores(texts)
-    for t in codebook.target_ids:
-        assert np.allclose(again.stance[t], scores.stance[t], atol=1e-5)
-
-
-@pytest.mark.parametrize("cache_frozen", [True, False])
-def test_frozen_layers_stay_fixed_and_the_rest_trains(cache_frozen, splits, codebook):
-    import torch
-
-    cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
-                                      train={"linear_probe_init": False, "cache_frozen": cache_frozen}))
-    clf = family_class("finetune")(codebook, cfg)
-    before = {k: v.clone() for k, v in clf.model.state_dict().items()}
-    clf.fit(splits["train"], splits["validation"])
-    after = clf.model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert not any(k.startswith(("encoder.embeddings.", "encoder.encoder.layer.0.")) for k in changed)
-    assert any(k.startswith("encoder.encoder.layer.1.") for k in changed)
-    assert any(k.startswith("stance_head.") for k in changed)
-
-
-def test_stored_frozen_states_give_the_whole_encoders_output(splits, codebook):
-    import torch
-
-    cfg = build_config(tiny_overrides(model={"freeze_layers": 1}))
-    clf = family_class("finetune")(codebook, cfg)
-    texts = splits["test"].texts[:6]
-    items = clf.encode(texts)
-    assert len({len(x["input_ids"]) for x in items}) > 1  # the batch is padded
-    idx = list(range(len(items)))
-    clf.model.eval()
-    with torch.no_grad():
-        whole = clf.model.features(clf.batch(items, idx))
-        states = clf.frozen_states(items, 1, batch_size=4)  # other batches: other padding
-        stored = clf.model.features(clf.batch(items, idx, states), from_layer=1)
-    for a, b in zip(whole, stored, strict=True):
-        assert torch.allclose(a, b, atol=1e-5)
-
-
-def test_training_from_stored_states_matches_the_whole_encoder_without_dropout(splits, codebook):
-    """Storing the frozen layers' output changes one thing: those layers' dropout. With dropout
-    off, training from the stored states ends in the same weights as running the whole encoder."""
-    import torch
-
-    trained = []
-    for cache_frozen in (True, False):
-        cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
-                                          train={"max_steps": 3, "batch_size": 4, "cache_frozen": cache_frozen}))
-        clf = family_class("finetune")(codebook, cfg)
-        for m in clf.model.modules():
-            if isinstance(m, torch.nn.Dropout):
-                m.p = 0.0
-        start = {k: v.clone() for k, v in clf.model.state_dict().items()}
-        clf.fit(splits["train"], splits["validation"])
-        trained.append(clf.model.state_dict())
-    assert any(not torch.equal(start[k], v) for k, v in trained[0].items() if k.startswith("encoder.encoder.layer.1."))
-    for name, value in trained[0].items():
-        assert torch.allclose(value, trained[1][name], atol=1e-5), name
-
-
-def test_cuda_requested_without_a_device_fails_naming_it(splits, codebook):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA device")
-    cfg = build_config(tiny_overrides(train={"device": "cuda"}))
-    clf = family_class("finetune")(codebook, cfg)
-    with pytest.raises(ValueError, match="train.device=cuda but torch sees no CUDA device"):
-        clf.fit(splits["train"], splits["validation"])
-
-
-def test_layer_lr_decay_sets_one_rate_per_trainable_layer(codebook):
-    cfg = build_config(tiny_overrides(model={"freeze_layers": 1},
-                                      train={"learning_rate": 1e-3, "layer_lr_decay": 0.5, "head_learning_rate": 7e-3}))
-    clf = family_class("finetune")(codebook, cfg)
-    assert clf.freeze() == 1  # what fit() does first
-    groups = clf.param_groups()
-    n_layers = len(clf.model.encoder.encoder.layer)
-    assert [g["lr"] for g in groups] == [1e-3 * 0.5 ** (n_layers - 1 - i) for i in range(1, n_layers)] + [7e-3]
-    trained = {id(p) for g in groups for p in g["params"]}
-    used = {id(p) for n, p in clf.model.named_parameters() if p.requires_grad and ".pooler." not in n}
-    assert trained == used
-
-
-def test_ema_keeps_the_averaged_weights(splits, codebook):
-    import torch
-
-    overrides = {"max_steps": 1, "linear_probe_init": False, "calibrate": False}
-    raw = family_class("finetune")(codebook, build_config(tiny_overrides(train=overrides)))
-    start = {k: v.clone() for k, v in raw.model.state_dict().items()}
-    raw.fit(splits["train"], splits["validation"])
-    averaged = family_class("finetune")(codebook, build_config(tiny_overrides(train={**overrides, "ema_decay": 0.9})))
-    averaged.fit(splits["train"], splits["validation"])
-    decay = 2 / 11  # the decay's warm-up, min(0.9, (1 + step) / (10 + step)) after one step
-    moved = 0
-    for name, value in averaged.model.state_dict().items():
-        expected = decay * start[name] + (1 - decay) * raw.model.state_dict()[name]
-        assert torch.allclose(value, expected, atol=1e-6), name
-        moved += not torch.equal(start[name], raw.model.state_dict()[name])
-    assert moved > 0  # the step changed weights, so the check above compared something
+    before = clf.predict_scores(texts)
+    assert np.allclose(again.frames, before.frames, atol=1e-5)
+    meta["config"]["model"]["stance_pooling"] = "attention"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="trained with model.stance_pooling='attention'"):
+        Predictor.load(tmp_path / "p")
 
 
 def test_calibration_changes_scores_not_decisions(splits, codebook):

@@ -85,8 +85,7 @@ def seed_everything(seed: int) -> None:
 class MultiTaskModel(nn.Module):
     """A shared encoder, a frame head on the passage span and a stance head per target span."""
 
-    def __init__(self, encoder: nn.Module, n_frames: int, n_stance: int, dropout: float,
-                 stance_pooling: str = "mean", stance_product: bool = False) -> None:
+    def __init__(self, encoder: nn.Module, n_frames: int, n_stance: int, dropout: float) -> None:
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
@@ -94,22 +93,13 @@ class MultiTaskModel(nn.Module):
         # noise on stored frozen-layer states in training, in place of the frozen layers' own dropout
         self.state_dropout = nn.Dropout(getattr(encoder.config, "hidden_dropout_prob", 0.1))
         self.frame_head = nn.Linear(hidden, n_frames)
-        self.target_query: nn.Linear | None = None
-        if stance_pooling == "attention":
-            # starts as plain dot-product similarity between target and passage tokens
-            self.target_query = nn.Linear(hidden, hidden)
-            nn.init.eye_(self.target_query.weight)
-            nn.init.zeros_(self.target_query.bias)
-        self.stance_product = stance_product
-        parts = 2 + (self.target_query is not None)
-        parts += parts - 1 if stance_product else 0  # one product per passage vector
-        self.stance_head = nn.Linear(parts * hidden, n_stance)
+        self.stance_head = nn.Linear(2 * hidden, n_stance)  # on [target; passage]
         # (frame, stance) logit temperatures, fitted on validation after training (``calibrate``);
         # models saved before calibration existed load without them and keep 1.0
         self.register_buffer("temperature", torch.ones(2))
 
     def features(self, batch: dict[str, torch.Tensor], from_layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """(passage features (B, H), per-target stance features (B, T, k*H), k set by the stance options).
+        """(passage features (B, H), per-target stance features (B, T, 2H): [target; passage]).
 
         With ``from_layer`` > 0, ``batch["hidden"]`` holds the output of the encoder's lowest
         ``from_layer`` layers (see ``FinetuneClassifier._frozen_states``) and only the layers above run."""
@@ -121,14 +111,7 @@ class MultiTaskModel(nn.Module):
                                   token_type_ids=batch["token_type_ids"]).last_hidden_state
         passage = mean_pool(hidden, batch["passage_mask"])
         targets = mean_pool(hidden.unsqueeze(1), batch["target_masks"])  # (B, T, H)
-        parts = [targets, passage.unsqueeze(1).expand_as(targets)]
-        if self.target_query is not None:
-            logits = torch.einsum("bth,blh->btl", self.target_query(targets), hidden) / hidden.shape[-1] ** 0.5
-            logits = logits.masked_fill(~batch["passage_mask"].unsqueeze(1), torch.finfo(logits.dtype).min)
-            parts.append(torch.einsum("btl,blh->bth", logits.softmax(-1), hidden))
-        if self.stance_product:
-            parts += [targets * v for v in parts[1:]]
-        return passage, torch.cat(parts, dim=-1)
+        return passage, torch.cat([targets, passage.unsqueeze(1).expand_as(targets)], dim=-1)
 
     def forward(self, batch: dict[str, torch.Tensor], from_layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         passage, pair = self.features(batch, from_layer)
@@ -189,8 +172,7 @@ class FinetuneClassifier(Classifier):
 
     def _build(self, encoder: nn.Module) -> MultiTaskModel:
         m = self.config.model
-        return MultiTaskModel(encoder, len(self.codebook.frame_ids), len(self.codebook.stance_labels), m.dropout,
-                              m.stance_pooling, m.stance_product)
+        return MultiTaskModel(encoder, len(self.codebook.frame_ids), len(self.codebook.stance_labels), m.dropout)
 
     @property
     def model(self) -> MultiTaskModel | None:
@@ -344,7 +326,7 @@ class FinetuneClassifier(Classifier):
         else:
             pos_weight, ce_weight = None, None
         bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight).to(self.device)
-        ce = nn.CrossEntropyLoss(weight=ce_weight, label_smoothing=cfg.label_smoothing).to(self.device)
+        ce = nn.CrossEntropyLoss(weight=ce_weight).to(self.device)
         return bce, ce
 
     def freeze_and_cache(self, items: list[dict[str, list]]) -> tuple[int, list[torch.Tensor] | None]:
@@ -359,8 +341,6 @@ class FinetuneClassifier(Classifier):
         after ``early_stopping_patience`` epochs without improvement (or at ``max_steps``)."""
         cfg = self.config.train
         optim = torch.optim.AdamW(self.param_groups(), weight_decay=cfg.weight_decay)
-        trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
-        ema = {n: p.detach().clone() for n, p in trainable.items()} if cfg.ema_decay else None
         lengths = [len(x["input_ids"]) for x in run.items]
         total = -(-len(run.items) // cfg.batch_size) * cfg.epochs
         if cfg.max_steps:
@@ -372,10 +352,8 @@ class FinetuneClassifier(Classifier):
         best_score, best_state, bad_epochs, step = -1.0, None, 0, 0
         progress = tqdm(total=total, desc="fine-tune", unit="step", leave=False, mininterval=2.0)
         for epoch in range(1, cfg.epochs + 1):
-            losses, step = self.train_epoch(run, self.batches(lengths, run.rng), optim, sched, trainable, ema, step,
-                                            progress, epoch)
+            losses, step = self.train_epoch(run, self.batches(lengths, run.rng), optim, sched, step, progress, epoch)
             metrics = {"train_loss": float(np.mean(losses)) if losses else float("nan")}
-            raw = self._swap(trainable, ema) if ema is not None else None  # validate the average
             metrics.update(self._validation_metrics(run.validation))
             score = (metrics["val_frames_macro_f1"] + metrics["val_stance_macro_f1"]) / 2
             metrics["val_selection_score"] = score
@@ -387,8 +365,6 @@ class FinetuneClassifier(Classifier):
             if improved:
                 best_score, bad_epochs, self.best_epoch = score, 0, epoch
                 best_state = copy.deepcopy(self.model.state_dict())
-            if raw is not None:
-                self._swap(trainable, raw)  # training goes on from the raw weights
             if not improved:
                 bad_epochs += 1
                 if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
@@ -400,9 +376,8 @@ class FinetuneClassifier(Classifier):
         if best_state is not None:
             self.model.load_state_dict(best_state)
 
-    def train_epoch(self, run: _Epochs, batches: list[list[int]], optim: torch.optim.Optimizer, sched: Any,
-                    trainable: dict[str, nn.Parameter], ema: dict[str, torch.Tensor] | None, step: int, progress: Any,
-                    epoch: int) -> tuple[list[float], int]:
+    def train_epoch(self, run: _Epochs, batches: list[list[int]], optim: torch.optim.Optimizer, sched: Any, step: int,
+                    progress: Any, epoch: int) -> tuple[list[float], int]:
         """One pass over ``batches``; returns the batch losses and the step count after it."""
         cfg = self.config.train
         bce, ce = run.losses
@@ -415,19 +390,13 @@ class FinetuneClassifier(Classifier):
             frame_logits, stance_logits = self.model(self.batch(run.items, idx, run.states), run.from_layer)
             loss = bce(frame_logits, torch.from_numpy(run.train.frames[idx]).to(self.device))
             y = torch.from_numpy(run.stance_y[idx]).to(self.device)
-            loss = loss + cfg.stance_loss_weight * ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
+            loss = loss + ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             optim.step()
             sched.step()
             step += 1
-            if ema is not None:
-                # the usual warm-up of the decay, so the average does not start from the probe
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    for n, p in trainable.items():
-                        ema[n].lerp_(p.detach(), 1.0 - decay)
             losses.append(float(loss.detach()))
             progress.update(1)
             progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
@@ -513,15 +482,6 @@ class FinetuneClassifier(Classifier):
         groups += [{"params": embeddings, "lr": cfg.learning_rate * cfg.layer_lr_decay ** len(layers)},
                    {"params": heads, "lr": cfg.head_learning_rate}]
         return [g for g in groups if g["params"]]
-
-    @staticmethod
-    @torch.no_grad()
-    def _swap(params: dict[str, nn.Parameter], values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Load ``values`` into ``params``; return the values they held."""
-        held = {n: p.detach().clone() for n, p in params.items()}
-        for n, p in params.items():
-            p.copy_(values[n])
-        return held
 
     @torch.inference_mode()
     def _features(self, items: list[dict[str, list]], states: list[torch.Tensor] | None = None, from_layer: int = 0,

@@ -20,7 +20,7 @@ from training.config import build_config
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-quic"]
-SCREENSHOT = Path(__file__).parents[2] / "experiments" / "reports" / "mlflow_compare.png"
+SCREENSHOT = Path(__file__).parents[2] / "var" / "screenshots" / "mlflow_compare.png"  # git-ignored
 
 pytestmark = pytest.mark.slow
 

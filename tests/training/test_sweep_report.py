@@ -25,7 +25,10 @@ def test_sweep_runs_children_under_a_parent_and_report_reads_them(sqlite_store, 
     assert client.search_model_versions("name='stance-framing'") == []  # register: false
 
     out = tmp_path / "reports"
+    out.mkdir()
+    (out / "learning_curves.png").write_bytes(b"a chart of other runs")
     path = write_report("smoke", out)
+    assert not (out / "learning_curves.png").exists()  # no learning-curve runs here: no stale chart left
     md = path.read_text()
     for name in names:
         assert name in md

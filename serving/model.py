@@ -80,8 +80,8 @@ def _mlmodel_ids(model_dir: Path) -> tuple[str | None, str | None]:
 
 def _load_predictor(model_dir: Path) -> Any:
     """The predictor inside a model folder, loaded without MLflow (see ``serving.fetch``)."""
-    from training.basemodel import force_offline
     from training.predictor import Predictor
+    from training.pretrained import force_offline
 
     force_offline()
     found = [m.parent for m in sorted(Path(model_dir).rglob("meta.json")) if (m.parent / "classifier").is_dir()]
@@ -93,7 +93,7 @@ def _load_predictor(model_dir: Path) -> Any:
 def _import_runtime() -> None:
     """Import what loading a model needs (torch, the tokenizer library, ONNX Runtime)."""
     import training.predictor  # noqa: F401
-    from training.basemodel import force_offline
+    from training.pretrained import force_offline
 
     force_offline()
     import transformers  # noqa: F401

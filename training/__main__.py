@@ -9,8 +9,8 @@ import sys
 
 from labels.codebook import CodebookError
 from labels.dataset import CorpusError
-from training.basemodel import BaseModelMissing, force_offline
 from training.config import ConfigError, config_reference, load_config
+from training.pretrained import BaseModelMissing, force_offline
 from training.tracking import ArtifactStoreError
 
 

@@ -274,9 +274,9 @@ def main() -> int:
     from labels.dataset import load_corpus
     from serving.config import Settings
     from training import tracking
-    from training.basemodel import force_offline
     from training.data import to_task_data
     from training.predictor import Predictor
+    from training.pretrained import force_offline
 
     force_offline()
     uri = tracking.configure()

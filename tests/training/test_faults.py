@@ -25,8 +25,8 @@ from mlflow import MlflowClient
 from tests.conftest import TINY_CORPUS, tiny_overrides
 from training import tracking
 from training.__main__ import main as training_main
-from training.basemodel import build_tiny_model
 from training.config import build_config
+from training.pretrained import build_tiny_model
 from training.trainer import train
 
 ROOT = Path(__file__).parents[2]

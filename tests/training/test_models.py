@@ -5,13 +5,13 @@ import pytest
 
 from labels.dataset import load_corpus
 from tests.conftest import tiny_overrides
-from training.basemodel import BaseModelMissing, package_model_dir, resolve_base_model
 from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
 from training.models.encoder import INT8_APPLIED
 from training.models.onnx_int8 import ONNX_APPLIED
 from training.predictor import Predictor, UnknownTargetError
+from training.pretrained import BaseModelMissing, package_model_dir, resolve_base_model
 
 
 @pytest.fixture(scope="module")

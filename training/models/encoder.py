@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from labels.codebook import Codebook
-from training.basemodel import build_tiny_model, force_offline, resolve_base_model
 from training.config import ExperimentConfig
+from training.pretrained import build_tiny_model, force_offline, resolve_base_model
 
 
 def encoder_dir(config: ExperimentConfig, workdir: Path) -> Path:

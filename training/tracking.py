@@ -42,9 +42,7 @@ class ArtifactStoreError(RuntimeError):
 def configure(uri: str | None = None) -> str:
     """Point MLflow at ``uri`` (default: ``default_tracking_uri()``) and return it."""
     uri = uri or default_tracking_uri()
-    # plain output: no artifact download progress bars, no ANSI-coloured advice about pyfunc type hints
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # plain output, no progress bars
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

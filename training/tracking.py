@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from training.config import REPO_ROOT, default_tracking_uri
+from training.store import relocate_store
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ def configure(uri: str | None = None) -> str:
     """Point MLflow at ``uri`` (default: ``default_tracking_uri()``) and return it."""
     uri = uri or default_tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # plain output, no progress bars
+    if urlparse(uri).scheme == "sqlite":
+        moved = relocate_store(Path(uri[len("sqlite:///"):]))
+        if moved:
+            log.info("the MLflow store %s was copied from %s: its artifact locations now point at %s (%d rows)",
+                     uri, moved[0], moved[1], moved[2])
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -162,6 +162,30 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def test_a_copied_store_keeps_its_artifacts_in_its_own_folder(tmp_path, monkeypatch):
+    """A checkout copied with its mlflow.db and mlruns/ reads and writes artifacts in the copy, never
+    in the original's folder."""
+    import shutil
+
+    from tests.conftest import download_version, train_tiny_into
+
+    original = tmp_path / "original"
+    original.mkdir()
+    first = train_tiny_into(f"sqlite:///{original / 'mlflow.db'}", "sf-copy")
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    shutil.move(original, tmp_path / "original-moved-away")  # anything still pointing there would fail
+    uri = f"sqlite:///{copy / 'mlflow.db'}"
+    second = train_tiny_into(uri, "sf-copy")
+    client = MlflowClient(uri, uri)
+    for result in (first, second):
+        assert client.get_run(result.run_id).info.artifact_uri.startswith((copy / "mlruns").as_uri())
+    assert (copy / "mlruns" / second.run_id).is_dir()
+    assert not (tmp_path / "original").exists()
+    dest = download_version(uri, "sf-copy", first.model_version, tmp_path / "dl")  # the first run's model
+    assert any(dest.rglob("meta.json"))
+
+
 def test_training_against_a_real_mlflow_server(tmp_path, monkeypatch):
     port = _free_port()
     server = subprocess.Popen(

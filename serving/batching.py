@@ -100,13 +100,17 @@ class Batcher:
                     future.cancel()  # a cancelled request's share is skipped if not yet taken
 
         self._pending += len(texts)
-        tasks = [asyncio.ensure_future(run(i)) for i in range(len(shares))]
         try:
-            await asyncio.gather(*tasks)
-        except BaseException:  # a failed share or a cancelled request: the other shares are dropped too
-            for task in tasks:
-                task.cancel()
-            raise
+            if len(shares) == 1:  # the common case: no task per share
+                await run(0)
+            else:
+                tasks = [asyncio.ensure_future(run(i)) for i in range(len(shares))]
+                try:
+                    await asyncio.gather(*tasks)
+                except BaseException:  # a failed share or a cancelled request: the other shares are dropped too
+                    for task in tasks:
+                        task.cancel()
+                    raise
         finally:
             self._pending -= len(texts)
         return [r for part in parts for r in part]

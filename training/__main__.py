@@ -81,12 +81,11 @@ def cmd_compare(args: argparse.Namespace, extra: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    force_offline()
     if argv[:1] == ["search"]:  # its own sub-commands and options
         from training.search import main as search_main
 
-        force_offline()
         return search_main(argv[1:])
-    force_offline()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("mlflow", "alembic", "urllib3", "httpx", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

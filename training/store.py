@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlparse
 
 _LOCATION_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
                      ("logged_models", "artifact_location"), ("model_versions", "storage_location"))
 """Where an MLflow 3 sqlite store records artifact paths."""
+
+
+def sqlite_db(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI, or ``None`` for any other store."""
+    return Path(uri[len("sqlite:///"):]) if urlparse(uri).scheme == "sqlite" else None
+
+
+def artifact_dir(db: Path) -> Path:
+    """Where a store created here keeps its artifacts: ``mlruns/`` beside the database file."""
+    return db.resolve().parent / "mlruns"
 
 
 def relocate_store(db: Path) -> tuple[str, str, int] | None:
@@ -19,9 +30,9 @@ def relocate_store(db: Path) -> tuple[str, str, int] | None:
     ``mlruns/`` and this store has its own ``mlruns/``, the recorded paths are rewritten to it.
     Returns (old root, new root, rows changed), or ``None`` when nothing needed to change.
     """
-    if not db.is_file() or not (db.resolve().parent / "mlruns").is_dir():
+    if not db.is_file() or not artifact_dir(db).is_dir():
         return None
-    new_root = str(db.resolve().parent / "mlruns")
+    new_root = str(artifact_dir(db))
     con = sqlite3.connect(db, timeout=30)
     try:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from training.config import REPO_ROOT, default_tracking_uri
-from training.store import relocate_store
+from training.store import artifact_dir, relocate_store, sqlite_db
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ def configure(uri: str | None = None) -> str:
     """Point MLflow at ``uri`` (default: ``default_tracking_uri()``) and return it."""
     uri = uri or default_tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # plain output, no progress bars
-    if urlparse(uri).scheme == "sqlite":
-        moved = relocate_store(Path(uri[len("sqlite:///"):]))
+    db = sqlite_db(uri)
+    if db is not None:
+        moved = relocate_store(db)
         if moved:
             log.info("the MLflow store %s was copied from %s: its artifact locations now point at %s (%d rows)",
                      uri, moved[0], moved[1], moved[2])
@@ -56,11 +57,8 @@ def configure(uri: str | None = None) -> str:
 
 def _local_artifact_root(uri: str) -> str | None:
     """For a sqlite store, keep artifacts in ``mlruns/`` beside the database file."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        db = Path(uri[len("sqlite:///"):])
-        return (db.resolve().parent / "mlruns").as_uri()
-    return None
+    db = sqlite_db(uri)
+    return artifact_dir(db).as_uri() if db is not None else None
 
 
 def ensure_experiment(name: str) -> str:

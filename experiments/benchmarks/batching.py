@@ -23,6 +23,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from experiments.benchmarks.loadgen import percentile
+
 PASSAGES = [
     ("Kyiv will not trade land for a ceasefire, the foreign minister said on Tuesday, calling any freeze along the "
     "front line a pause that would let Moscow regroup and attack again within a few years."),
@@ -33,12 +36,6 @@ PASSAGES = [
     ("Grain exports through the Danube ports rose for a third month, traders said, as insurers cut premiums for "
     "ships sailing along the coastal corridor hugging Romanian and Bulgarian waters."),
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(q / 100 * (len(values) - 1))))
-    return values[k]
 
 
 def start(port: int, batch: int) -> subprocess.Popen:

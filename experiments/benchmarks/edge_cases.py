@@ -25,6 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from experiments.benchmarks.loadgen import percentile
 from experiments.benchmarks.procs import free_port, stop, tree_rss_mb, wait_ready
 
 
@@ -46,11 +47,6 @@ def _metric(url: str, name: str, **labels: str) -> float:
         if m.group(1) == name and all(have.get(k) == v for k, v in labels.items()):
             total += float(m.group(3))
     return total
-
-
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 GIVE_UP_S = 0.5
@@ -109,7 +105,8 @@ def abusive_articles(url: str, pid: int, texts: list[str], max_passages: int, pa
     stop_probe.set()
     prober.join()
     out["side_load"] = side
-    out["healthz"] = {"n": len(health), "p50_ms": _pct(health, 0.5), "p99_ms": _pct(health, 0.99),
+    out["healthz"] = {"n": len(health), "p50_ms": percentile(health, 50) if health else float("nan"),
+                      "p99_ms": percentile(health, 99) if health else float("nan"),
                       "max_ms": max(health, default=float("nan")),
                       "non_200": sum(s != 200 for s in health_status)}
     out["rss_after_worst_mb"] = tree_rss_mb(pid)[0]

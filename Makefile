@@ -31,7 +31,7 @@ test:
 	$(PY) -m pytest -q
 	$(PY) scripts/audit.py
 
-LINTED := labels training serving tests experiments scripts
+LINTED := labels stance_model training serving tests experiments scripts
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)

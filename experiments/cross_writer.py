@@ -39,8 +39,8 @@ def subset(data, keep: np.ndarray):
 
 def train_and_score(config, group: str | None, scored_group: str):
     from labels.splits import source_group
+    from stance_model.predictor import Predictor
     from training.evaluation import evaluate_with_interval, tune
-    from training.predictor import Predictor
     from training.trainer import fit, load
 
     data = load(config)

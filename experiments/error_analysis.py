@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def load_predictor(model: str, tmp: Path):
-    from training.predictor import Predictor
+    from stance_model.predictor import Predictor
 
     if Path(model).is_dir():
         return Predictor.load(model)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from serving.app import create_app
     from serving.config import get_settings
     from serving.server import server_config
-    from training.pretrained import force_offline
+    from stance_model.offline import force_offline
 
     force_offline()
     settings = get_settings()

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from training.config import REPO_ROOT
+from stance_model.project import REPO_ROOT
 
 
 def is_loopback(host: str) -> bool:

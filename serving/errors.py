@@ -16,7 +16,7 @@ from serving.config import Settings
 from serving.middleware import request_id
 from serving.service import NotReady
 from serving.validation import InputError
-from training.predictor import NonFiniteScores
+from stance_model.predictor import NonFiniteScores
 
 log = logging.getLogger("serving")
 

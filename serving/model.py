@@ -53,7 +53,7 @@ class LoadedModel:
     """A loaded predictor and where it came from. ``run_id``, ``model_id`` and ``digest`` are read
     from the loaded files (the copy's ``MLmodel`` and its verified digest), not from the registry."""
 
-    predictor: Any  # training.predictor.Predictor
+    predictor: Any  # stance_model.Predictor
     name: str
     version: str
     alias: str | None
@@ -80,8 +80,8 @@ def _mlmodel_ids(model_dir: Path) -> tuple[str | None, str | None]:
 
 def _load_predictor(model_dir: Path) -> Any:
     """The predictor inside a model folder, loaded without MLflow (see ``serving.fetch``)."""
-    from training.predictor import Predictor
-    from training.pretrained import force_offline
+    from stance_model.offline import force_offline
+    from stance_model.predictor import Predictor
 
     force_offline()
     found = [m.parent for m in sorted(Path(model_dir).rglob("meta.json")) if (m.parent / "classifier").is_dir()]
@@ -92,8 +92,8 @@ def _load_predictor(model_dir: Path) -> Any:
 
 def _import_runtime() -> None:
     """Import what loading a model needs (torch, the tokenizer library, ONNX Runtime)."""
-    import training.predictor  # noqa: F401
-    from training.pretrained import force_offline
+    import stance_model.predictor  # noqa: F401
+    from stance_model.offline import force_offline
 
     force_offline()
     import transformers  # noqa: F401
@@ -109,7 +109,7 @@ class ModelStore:
 
     def __init__(self, model_uri: str, tracking_uri: str | None, cache_dir: Path, torch_threads: int = 0,
                  int8: bool = False) -> None:
-        from training.config import default_tracking_uri
+        from stance_model.project import default_tracking_uri
 
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri or default_tracking_uri()
@@ -202,7 +202,7 @@ class ModelStore:
 
     def _prepare(self, predictor: Any, what: str) -> Any:
         """Optimise for serving, then self-check the model as it will serve."""
-        from training.predictor import SelfCheckFailed
+        from stance_model.predictor import SelfCheckFailed
 
         applied = predictor.optimize_for_inference(int8=self.int8)
         try:

@@ -9,8 +9,9 @@ import sys
 
 from labels.codebook import CodebookError
 from labels.dataset import CorpusError
+from stance_model.offline import force_offline
 from training.config import ConfigError, config_reference, load_config
-from training.pretrained import BaseModelMissing, force_offline
+from training.pretrained import BaseModelMissing
 from training.tracking import ArtifactStoreError
 
 

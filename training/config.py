@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import re
 import types
 import typing
@@ -23,15 +22,6 @@ from typing import Any, Literal
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store at the repository root.
-
-    Here rather than in ``training.tracking`` so the service can use it without importing MLflow."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
-
 FAMILIES = ("tfidf", "embeddings", "finetune")
 FAMILY_KEYS: dict[str, frozenset[str] | None] = {
     "tfidf": frozenset({"model.family", "model.tfidf_max_features", "model.logreg_c", "train.class_weighting",
@@ -40,7 +30,8 @@ FAMILY_KEYS: dict[str, frozenset[str] | None] = {
                              "train.class_weighting", "train.seed", "train.torch_threads", "train.tune_thresholds"}),
     "finetune": None,  # every model and train key
 }
-"""The ``model``/``train`` keys each family reads (``training/models/*.py``, ``training/evaluation.py``)."""
+"""The ``model``/``train`` keys each family reads (``training/models/*.py``, ``stance_model/families/*.py``,
+``training/evaluation.py``)."""
 
 
 class ConfigError(ValueError):
@@ -319,34 +310,6 @@ def build_config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"section {name!r}: {exc}") from exc
     return ExperimentConfig(**sections)
-
-
-RETIRED: dict[str, Any] = {
-    "model.stance_pooling": "mean", "model.stance_product": False, "train.stance_loss_weight": 1.0,
-    "train.label_smoothing": 0.0, "train.ema_decay": 0.0,
-}
-"""Options that never won and were removed (``docs/decisions.md``), with the value that meant "off".
-A saved model may carry them: at that value they are ignored, at any other the model cannot be rebuilt."""
-
-
-def saved_config(saved: dict[str, Any]) -> ExperimentConfig:
-    """The config saved inside a model (``meta.json``), built with today's options: retired options
-    at their "off" value are dropped; a model trained with one switched on is refused by name."""
-    kept: dict[str, Any] = {}
-    for section, values in saved.items():
-        if not isinstance(values, dict):
-            kept[section] = values
-            continue
-        kept[section] = {}
-        for key, value in values.items():
-            name = f"{section}.{key}"
-            if name in RETIRED:
-                if value != RETIRED[name]:
-                    raise ConfigError(f"this model was trained with {name}={value!r}, an option this version no "
-                                      "longer has; load it with the version that trained it")
-                continue
-            kept[section][key] = value
-    return build_config(kept)
 
 
 def all_keys() -> list[str]:

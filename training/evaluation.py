@@ -3,11 +3,11 @@ fine-tuning search. No MLflow here, so the search can run where only torch and s
 
 from __future__ import annotations
 
+from stance_model.predictor import Predictor
 from training.config import ExperimentConfig
 from training.data import TaskData
 from training.metrics import bootstrap_intervals, evaluate_arrays
 from training.models import Classifier, Scores
-from training.predictor import Predictor
 from training.thresholds import tune_thresholds
 
 

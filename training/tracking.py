@@ -21,7 +21,7 @@ from mlflow import ActiveRun, MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from training.config import REPO_ROOT, default_tracking_uri
+from stance_model.project import REPO_ROOT, default_tracking_uri
 from training.store import artifact_dir, relocate_store, sqlite_db
 
 log = logging.getLogger(__name__)

@@ -27,15 +27,15 @@ from sklearn.metrics import classification_report
 from labels.codebook import Codebook, load_codebook
 from labels.dataset import LoadedCorpus, load_corpus
 from labels.splits import SplitConfig
+from stance_model.encoder import INT8_APPLIED
+from stance_model.onnx_runtime import ONNX_APPLIED
+from stance_model.predictor import Predictor
 from training import figures, tracking
 from training.config import ExperimentConfig
 from training.data import TaskData, load_realdev_data, subsample_articles, to_task_data
 from training.evaluation import evaluate, evaluate_with_interval, tune
 from training.modelcard import model_card
 from training.models import Classifier, Scores, family_class
-from training.models.encoder import INT8_APPLIED
-from training.models.onnx_int8 import ONNX_APPLIED
-from training.predictor import Predictor
 
 log = logging.getLogger(__name__)
 

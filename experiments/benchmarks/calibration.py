@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument("predictor", type=Path)
     args = parser.parse_args()
 
-    from training.predictor import Predictor
+    from stance_model.predictor import Predictor
     from training.thresholds import temper
     from training.trainer import load
 

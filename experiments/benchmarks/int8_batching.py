@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.predictor import score_rows
+from stance_model.predictor import score_rows
 
 LONG = " ".join(["The delegation went through every clause of the draft in turn and took questions on each."] * 10)
 
@@ -79,9 +79,9 @@ def main() -> int:
 
     import torch
 
+    from stance_model.predictor import Predictor
     from training.data import load_realdev_data
     from training.metrics import evaluate_arrays
-    from training.predictor import Predictor
     from training.trainer import load
 
     predictor = Predictor.load(args.predictor)

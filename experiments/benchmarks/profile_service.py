@@ -35,7 +35,7 @@ CATEGORIES = [  # first match wins, searched in the whole stack
     ("model forward (torch)", "forward ("),
     ("tokenisation", "_encode ("),
     ("batch assembly (collate)", "_collate ("),
-    ("result building", "results (training/predictor"),
+    ("result building", "results (stance_model/predictor"),
     ("request parsing / validation", "serving/validation.py"),
     ("HTTP middleware (body read, logs, metrics)", "serving/middleware/"),
     ("FastAPI routing / serialisation", "fastapi/"),
@@ -83,8 +83,8 @@ def operator_profile(model_uri: str, texts: list[str], batch: int, threads: int)
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from stance_model.predictor import Predictor
     from training import tracking
-    from training.predictor import Predictor
 
     tracking.configure()
     predictor = Predictor.load(tracking.download_predictor(model_uri, Path(tempfile.mkdtemp())))

@@ -273,10 +273,10 @@ def main() -> int:
     from labels.codebook import load_codebook
     from labels.dataset import load_corpus
     from serving.config import Settings
+    from stance_model.offline import force_offline
+    from stance_model.predictor import Predictor
     from training import tracking
     from training.data import to_task_data
-    from training.predictor import Predictor
-    from training.pretrained import force_offline
 
     force_offline()
     uri = tracking.configure()
@@ -301,7 +301,7 @@ def main() -> int:
     figures.update(model_uri=model_uri, train_wall_s=train_wall, train_note=train_note)
 
     # 2. in process
-    from training.models.encoder import set_threads
+    from stance_model.encoder import set_threads
 
     threads = os.cpu_count() or 1
     served_threads = settings.threads_alone  # what the service gives a lone request (concurrency 1)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from serving.deps import ModelDep, ServiceDep, SettingsDep
 from serving.schemas import InvocationsResponse
 from serving.validation import check_targets, check_texts, parse_invocation, read_json, targets_param
-from training.predictor import flatten_result
+from stance_model.predictor import flatten_result
 
 router = APIRouter(tags=["mlflow"])
 

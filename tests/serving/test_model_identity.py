@@ -19,9 +19,9 @@ from serving.app import create_app
 from serving.config import Settings
 from serving.copies import COPY_INFO, CopyDamaged, redact_uri, registry_identity, verify_copy
 from serving.model import ModelLoadError, ModelNotFound, ModelStore, RegistryUnavailable
+from stance_model.predictor import score_rows
 from tests.conftest import download_version, private_store, train_tiny_into
 from tests.serving.live import serve
-from training.predictor import score_rows
 
 TEXTS = ["NATO leaders promised Kyiv a path to membership.", "Moscow threatened retaliation for the strikes."]
 

@@ -11,8 +11,8 @@ import pytest
 from serving.app import create_app
 from serving.config import Settings
 from serving.model import ModelStore
+from stance_model.predictor import score_rows
 from tests.serving.live import serve
-from training.predictor import score_rows
 
 PASSAGES = [
     "NATO leaders promised Kyiv a path to membership.",

@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 
 from labels.dataset import load_corpus
+from stance_model.encoder import INT8_APPLIED
+from stance_model.families import family_class as runtime_family
+from stance_model.onnx_runtime import ONNX_APPLIED
+from stance_model.predictor import Predictor, UnknownTargetError
 from tests.conftest import tiny_overrides
 from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
-from training.models.encoder import INT8_APPLIED
-from training.models.onnx_int8 import ONNX_APPLIED
-from training.predictor import Predictor, UnknownTargetError
+from training.models.base import model_spec
 from training.pretrained import BaseModelMissing, package_model_dir, resolve_base_model
 
 
@@ -125,12 +127,12 @@ def test_without_an_int8_graph_int8_falls_back_to_torch_one_passage_per_pass(spl
     assert dynamic and len(linear) == len(ffn_out)  # only the feed-forward outputs stay fp32
 
 
-def test_a_model_saved_with_retired_options_still_loads_unless_one_was_on(splits, codebook, tmp_path):
-    """Models saved before the unused options were removed carry them in meta.json: at their "off"
-    value they load and score as before; a model trained with one switched on is refused by name."""
+def test_a_model_saved_with_its_whole_config_still_loads_unless_a_retired_architecture_was_on(
+        splits, codebook, tmp_path):
+    """Models saved before the runtime package carry the whole experiment config in meta.json, with
+    options since removed: they load and score as before, whatever their training options; a model
+    built with a retired architecture switched on is refused by name."""
     import json
-
-    from training.config import RETIRED
 
     clf = family_class("finetune")(codebook, build_config(tiny_overrides(train={"max_steps": 2})))
     clf.fit(splits["train"], splits["validation"])
@@ -138,17 +140,35 @@ def test_a_model_saved_with_retired_options_still_loads_unless_one_was_on(splits
     Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids}).save(tmp_path / "p")
     meta_path = tmp_path / "p" / "meta.json"
     meta = json.loads(meta_path.read_text())
-    for name, off in RETIRED.items():  # as the models of earlier versions were saved
-        section, key = name.split(".")
-        meta["config"][section][key] = off
+    config = clf.config.to_dict()
+    config["model"].update(stance_pooling="mean", stance_product=False)  # as earlier versions saved them
+    config["train"].update(label_smoothing=0.1, ema_decay=0.99, stance_loss_weight=2.0, some_future_option=1)
+    meta["config"] = config
+    del meta["spec"]
     meta_path.write_text(json.dumps(meta))
-    again = Predictor.load(tmp_path / "p").scores(texts)
-    before = clf.predict_scores(texts)
+    loaded = Predictor.load(tmp_path / "p")
+    assert loaded.classifier.spec == clf.spec
+    again, before = loaded.scores(texts), clf.predict_scores(texts)
     assert np.allclose(again.frames, before.frames, atol=1e-5)
     meta["config"]["model"]["stance_pooling"] = "attention"
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="trained with model.stance_pooling='attention'"):
         Predictor.load(tmp_path / "p")
+
+
+def test_a_saved_model_keeps_only_its_spec(splits, codebook, tmp_path):
+    """meta.json holds the model's spec, none of the training options."""
+    import json
+
+    clf = family_class("tfidf")(codebook, build_config(tiny_overrides(model={"family": "tfidf"})))
+    clf.fit(splits["train"], splits["validation"])
+    Predictor(clf, codebook, {f: 0.5 for f in codebook.frame_ids}).save(tmp_path / "p")
+    meta = json.loads((tmp_path / "p" / "meta.json").read_text())
+    assert "config" not in meta and meta["spec"]["family"] == "tfidf" and "learning_rate" not in json.dumps(meta)
+    loaded = Predictor.load(tmp_path / "p")
+    assert type(loaded.classifier).__module__ == "stance_model.families.tfidf"
+    texts = splits["test"].texts[:5]
+    assert np.allclose(loaded.scores(texts).frames, clf.predict_scores(texts).frames)
 
 
 def test_calibration_changes_scores_not_decisions(splits, codebook):
@@ -193,11 +213,11 @@ def test_tfidf_blend_is_the_weighted_average_and_travels_with_the_model(splits, 
         assert np.allclose(blended.stance[t].sum(1), 1.0, atol=1e-5)
     assert not np.allclose(blended.frames, encoder.frames)
     clf.save(tmp_path / "m")
-    loaded = family_class("finetune").load(tmp_path / "m", codebook, cfg)
+    loaded = runtime_family("finetune").load(tmp_path / "m", codebook, model_spec(cfg))
     again = loaded.predict_scores(texts)
     assert np.allclose(again.frames, blended.frames, atol=1e-5)
     import shutil
 
     shutil.rmtree(tmp_path / "m" / "tfidf")
     with pytest.raises(FileNotFoundError):
-        family_class("finetune").load(tmp_path / "m", codebook, cfg)
+        runtime_family("finetune").load(tmp_path / "m", codebook, model_spec(cfg))

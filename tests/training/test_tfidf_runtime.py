@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from labels.dataset import load_corpus
+from stance_model.tfidf_arrays import TfidfRuntime
 from tests.conftest import tiny_overrides
 from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
-from training.models.tfidf_runtime import TfidfRuntime
 
 ODD = ["Café naïve résumé — Zürich façade", "a b c", "x", "   many    spaces\tand\ttabs\n\nnewlines  ",
        "ALL CAPS NATO!!! Article 5???", "emoji 🇺🇦 and 🕊️ peace", "digits 2024 and 5-point plan", "",
@@ -45,13 +45,16 @@ def test_runtime_matches_scikit_learn_on_the_test_split_and_odd_text(fitted, cod
         np.testing.assert_allclose(dense, rows_sk[i], atol=1e-12, err_msg=repr(texts[i]))
 
 
-def test_a_served_blend_does_not_import_scikit_learn(registered_store, tmp_path):
+def test_a_served_blend_imports_neither_scikit_learn_nor_training(registered_store, tmp_path):
+    """The service runs on the model runtime alone: loading, self-checking and scoring the champion
+    imports no training code and none of scikit-learn's stack."""
     import subprocess
     import sys
 
     code = ("import sys; from serving.model import ModelStore; "
             f"m = ModelStore('models:/{registered_store['name']}@champion', {registered_store['uri']!r}, "
             f"{str(tmp_path / 'c')!r}).load(); m.predictor.scores(['a passage about NATO']); "
-            "print(sorted(k for k in ('sklearn', 'pandas', 'pyarrow') if k in sys.modules))")
+            "import serving.app; serving.app.create_app; "
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('sklearn', 'pandas', 'pyarrow', 'training')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

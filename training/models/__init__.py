@@ -1,12 +1,14 @@
-"""Model families behind one interface; ``FAMILIES`` maps a config's family name to its class."""
+"""The model families as trained; ``family_class`` maps a config's family name to its class. Each
+extends its runtime class in ``stance_model.families`` with ``fit``."""
 
 from __future__ import annotations
 
-from training.models.base import Classifier, Scores
+from stance_model.base import Scores
+from training.models.base import Classifier
 
 
 def family_class(name: str) -> type[Classifier]:
-    """The classifier class for a family name; raise ``ValueError`` for an unknown family."""
+    """The trainable classifier class for a family name; raise ``ValueError`` for an unknown family."""
     if name == "tfidf":
         from training.models.tfidf import TfidfClassifier
         return TfidfClassifier

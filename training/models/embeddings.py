@@ -1,87 +1,33 @@
-"""Frozen all-MiniLM-L6-v2 sentence embeddings with logistic-regression heads."""
+"""Training the sentence-embedding baseline (``stance_model.families.embeddings``): the encoder stays
+frozen, logistic-regression heads are fitted on its embeddings."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
 import weakref
-from collections.abc import Sequence
 from pathlib import Path
 
-import joblib
-import numpy as np
-import torch
-
 from labels.codebook import Codebook
+from stance_model.encoder import set_threads
+from stance_model.families.embeddings import EmbeddingModel
+from stance_model.heads import LogRegHeads
 from training.config import ExperimentConfig
 from training.data import TaskData
-from training.models.base import Classifier, EpochCallback, Scores
-from training.models.encoder import (
-    INT8_APPLIED,
-    encoder_dir,
-    length_batches,
-    load_encoder,
-    mean_pool,
-    quantize_linear_int8,
-    set_threads,
-)
-from training.models.heads import LogRegHeads
+from training.models.base import Classifier, EpochCallback, model_spec
+from training.models.heads import fit_heads
+from training.pretrained import encoder_dir
 
 
-class EmbeddingClassifier(Classifier):
-    family = "embeddings"
-
-    def __init__(self, codebook: Codebook, config: ExperimentConfig, model_dir: Path | None = None) -> None:
-        super().__init__(codebook, config)
+class EmbeddingClassifier(EmbeddingModel, Classifier):
+    def __init__(self, codebook: Codebook, config: ExperimentConfig) -> None:
         set_threads(config.train.torch_threads)
-        if model_dir is None:  # training: a scratch folder for a built tiny encoder, removed with the object
-            self._tmp = tempfile.mkdtemp(prefix="embeddings-")
-            weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
-            model_dir = encoder_dir(config, Path(self._tmp))
-        self.model_dir = model_dir
-        self.tokenizer, self.encoder = load_encoder(self.model_dir)
-        self.encoder.eval()
-        self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting,
-                                 config.train.seed)
-        self.inference_batch = 32  # 1 once quantised: see ``quantize_linear_int8``
-
-    @torch.inference_mode()
-    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """L2-normalised mean-pooled sentence embeddings, in input order."""
-        batch_size = batch_size or self.inference_batch
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.config.model.max_length)
-        lengths = [len(ids) for ids in enc["input_ids"]]
-        out = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
-        for idx in length_batches(lengths, batch_size):
-            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
-            pooled = mean_pool(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        return out
+        self._tmp = tempfile.mkdtemp(prefix="embeddings-")  # for a built tiny encoder, removed with the object
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)  # also at interpreter exit
+        source = encoder_dir(config.model.base_model, Path(self._tmp), config.train.seed)
+        super().__init__(codebook, model_spec(config), model_dir=source)
+        self.config = config
+        self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting, config.train.seed)
 
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
-        self.heads.fit(self.embed(train.texts), train)
-
-    def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
-        x = self.embed(texts)
-        targets = list(targets) if targets is not None else self.codebook.target_ids
-        return Scores(frames=self.heads.frames(x), stance={t: self.heads.stance(x, t) for t in targets})
-
-    def optimize_for_inference(self, int8: bool = False) -> list[str]:
-        if not int8:
-            return []
-        self.encoder = quantize_linear_int8(self.encoder)
-        self.inference_batch = 1
-        return [INT8_APPLIED]
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(path / "encoder")
-        self.tokenizer.save_pretrained(path / "encoder")
-        joblib.dump(self.heads, path / "heads.joblib")
-
-    @classmethod
-    def load(cls, path: Path, codebook: Codebook, config: ExperimentConfig) -> EmbeddingClassifier:
-        obj = cls(codebook, config, model_dir=path / "encoder")
-        obj.heads = joblib.load(path / "heads.joblib")
-        obj.heads.codebook = codebook
-        return obj
+        fit_heads(self.heads, self.embed(train.texts), train)

@@ -1,4 +1,4 @@
-"""Logistic-regression heads over fixed features, shared by the two baseline families."""
+"""Fitting the logistic-regression heads of the two baseline families (``stance_model.heads``)."""
 
 from __future__ import annotations
 
@@ -7,58 +7,30 @@ import warnings
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from labels.codebook import Codebook
+from stance_model.heads import LogRegHeads
 from training.data import TaskData
 
 
-class LogRegHeads:
-    """One binary logistic regression per frame and one multinomial one per stance target."""
+def fit_heads(heads: LogRegHeads, x: np.ndarray, data: TaskData) -> None:
+    """Fit every frame head and every stance head of ``heads`` on the features ``x`` of ``data``; a
+    label with one class in ``data`` becomes that constant."""
 
-    def __init__(self, codebook: Codebook, c: float, balanced: bool, seed: int) -> None:
-        self.codebook = codebook
-        self.c = c
-        self.balanced = balanced
-        self.seed = seed
-        self.frame_models: list[LogisticRegression | float] = []
-        self.stance_models: dict[str, LogisticRegression | int] = {}
+    def model() -> LogisticRegression:
+        return LogisticRegression(C=heads.c, max_iter=2000, random_state=heads.seed,
+                                  class_weight="balanced" if heads.balanced else None)
 
-    def _model(self) -> LogisticRegression:
-        return LogisticRegression(C=self.c, max_iter=2000, random_state=self.seed,
-                                  class_weight="balanced" if self.balanced else None)
-
-    def fit(self, x: np.ndarray, data: TaskData) -> None:
-        self.frame_models = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i in range(data.frames.shape[1]):
-                y = data.frames[:, i].astype(int)
-                if y.min() == y.max():
-                    self.frame_models.append(float(y[0]))  # constant: nothing to learn
-                    continue
-                m = self._model()
-                m.fit(x, y)
-                self.frame_models.append(m)
-            for t in self.codebook.target_ids:
-                y = data.stance[t]
-                if len(set(y.tolist())) == 1:
-                    self.stance_models[t] = int(y[0])
-                    continue
-                m = self._model()
-                m.fit(x, y)
-                self.stance_models[t] = m
-
-    def frames(self, x: np.ndarray) -> np.ndarray:
-        cols = []
-        for m in self.frame_models:
-            cols.append(np.full(x.shape[0], m) if isinstance(m, float) else m.predict_proba(x)[:, 1])
-        return np.stack(cols, axis=1).astype(np.float32)
-
-    def stance(self, x: np.ndarray, target: str) -> np.ndarray:
-        n_labels = len(self.codebook.stance_labels)
-        m = self.stance_models[target]
-        out = np.zeros((x.shape[0], n_labels), dtype=np.float32)
-        if isinstance(m, int):
-            out[:, m] = 1.0
-            return out
-        out[:, m.classes_] = m.predict_proba(x)
-        return out
+    heads.frame_models = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(data.frames.shape[1]):
+            y = data.frames[:, i].astype(int)
+            if y.min() == y.max():
+                heads.frame_models.append(float(y[0]))  # constant: nothing to learn
+                continue
+            heads.frame_models.append(model().fit(x, y))
+        for t in heads.codebook.target_ids:
+            y = data.stance[t]
+            if len(set(y.tolist())) == 1:
+                heads.stance_models[t] = int(y[0])
+                continue
+            heads.stance_models[t] = model().fit(x, y)

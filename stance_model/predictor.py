@@ -1,8 +1,8 @@
 """A trained classifier bundled with its thresholds and codebook: what gets saved and served.
 
 The folder a ``Predictor`` saves is self-contained: the codebook it was trained with, the
-per-frame thresholds, the resolved config and the family's weights. A prediction never
-depends on outside state.
+per-frame thresholds, the model's spec (``stance_model.spec``) and the family's weights. A
+prediction never depends on outside state.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labels.codebook import Codebook, parse_codebook
-from training.config import ConfigError, saved_config
-from training.models import Classifier, Scores, family_class
+from stance_model.base import Model, Scores
+from stance_model.families import family_class
+from stance_model.spec import ModelSpec, SpecError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +81,7 @@ def flatten_result(result: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Predictor:
-    classifier: Classifier
+    classifier: Model
     codebook: Codebook
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -134,7 +135,7 @@ class Predictor:
         """Speed up prediction in place (see ``Classifier.optimize_for_inference``); return what was applied.
 
         int8 is applied only to a model whose training run checked it (``meta["int8_check"]``, see
-        ``training.trainer.int8_check``) and passed; otherwise the reason is returned."""
+        the training run's int8 check) and passed; otherwise the reason is returned."""
         refused = None
         if int8:
             check = self.meta.get("int8_check")
@@ -214,7 +215,7 @@ class Predictor:
         (path / "codebook.yaml").write_text(self.codebook_text(), encoding="utf-8")
         (path / "thresholds.json").write_text(json.dumps(self.thresholds, indent=2, sort_keys=True))
         meta = {**self.meta, "format_version": FORMAT_VERSION, "family": self.classifier.family,
-                "config": self.classifier.config.to_dict(), "codebook_version": self.codebook.version,
+                "spec": self.classifier.spec.to_dict(), "codebook_version": self.codebook.version,
                 "codebook_sha256": self.codebook.sha256}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         self.classifier.save(path / "classifier")
@@ -239,10 +240,10 @@ class Predictor:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: model format {meta.get('format_version')} is not {FORMAT_VERSION}")
         try:
-            config = saved_config(meta["config"])
-        except ConfigError as exc:
+            spec = ModelSpec.from_meta(meta)
+        except SpecError as exc:
             raise ValueError(f"{path}: {exc}") from None
-        classifier = family_class(meta["family"]).load(path / "classifier", codebook, config)
+        classifier = family_class(spec.family).load(path / "classifier", codebook, spec)
         reference = None
         if (path / SELF_CHECK_FILE).is_file():
             try:

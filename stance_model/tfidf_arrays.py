@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from training.models.base import Scores
+from stance_model.base import Scores
 
 ARRAYS, SPEC = "runtime.npz", "runtime.json"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -31,7 +31,7 @@ _SPACES = re.compile(r"\s\s+")
 
 
 def export(clf: Any, path: Path) -> None:
-    """Write the arrays of a fitted ``TfidfClassifier`` into ``path``."""
+    """Write the arrays of a fitted TF-IDF model (``TfidfModel``) into ``path``."""
     arrays: dict[str, np.ndarray] = {}
     spec: dict[str, Any] = {"vectorizers": {}, "frames": [], "stance": {}}
     for name, vec in (("word", clf.word), ("char", clf.char)):

@@ -1,4 +1,5 @@
-"""Transformer encoder plumbing shared by the embedding and fine-tuning families."""
+"""Transformer encoder plumbing shared by the embedding and fine-tuning families: loading, pooling,
+length batching, int8."""
 
 from __future__ import annotations
 
@@ -9,18 +10,7 @@ import numpy as np
 import torch
 
 from labels.codebook import Codebook
-from training.config import ExperimentConfig
-from training.pretrained import build_tiny_model, force_offline, resolve_base_model
-
-
-def encoder_dir(config: ExperimentConfig, workdir: Path) -> Path:
-    """Folder to load the base encoder from; ``tiny`` is built into ``workdir`` on the fly."""
-    if config.model.base_model == "tiny":
-        dest = workdir / "tiny-base"
-        if not (dest / "config.json").exists():
-            build_tiny_model(dest, seed=config.train.seed)
-        return dest
-    return resolve_base_model(config.model.base_model)
+from stance_model.offline import force_offline
 
 
 def load_encoder(path: Path):

@@ -89,7 +89,7 @@ def train_tiny_into(uri: str, name: str, **overrides: dict):
     process-wide MLflow settings are restored afterwards. Returns the ``TrainResult``."""
     import mlflow
 
-    from training.config import build_config
+    from training.overrides import build_config
     from training.promote import promote
     from training.trainer import train
 

@@ -10,7 +10,8 @@ import sys
 from labels.codebook import CodebookError
 from labels.dataset import CorpusError
 from stance_model.offline import force_offline
-from training.config import ConfigError, config_reference, load_config
+from training.config import ConfigError
+from training.overrides import config_reference, load_config
 from training.pretrained import BaseModelMissing
 from training.tracking import ArtifactStoreError
 

@@ -104,9 +104,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     from labels.codebook import load_codebook
     from stance_model.predictor import Predictor
-    from training.config import build_config, nest_dotted
     from training.evaluation import evaluate, tune
     from training.models.finetune import FinetuneClassifier
+    from training.overrides import build_config, nest_dotted
 
     torch.set_num_threads(job["threads"])
     with open(job["splits"], "rb") as fh:

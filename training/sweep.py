@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
-
 from training import tracking
-from training.config import ConfigError, build_config, load_config, merge, nest_dotted, read_yaml_mapping
+from training.config import ConfigError
+from training.overrides import build_config, load_config, merge, nest_dotted, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +71,9 @@ def run_sweep(path: str | Path) -> tuple[str, list[str]]:
     first = _config_for(spec, combos[0], Path(path))
     experiment_id = tracking.ensure_experiment(first.tracking.experiment)
     children = []
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"sweep-{spec.name}",
-                          tags={"sweep": spec.name, "kind": "sweep-parent"}) as parent:
-        mlflow.log_dict({"base": spec.base, "grid": spec.grid, "overrides": spec.overrides}, "sweep.yaml")
-        mlflow.log_param("sweep.size", len(combos))
+    with tracking.plain_run(experiment_id, f"sweep-{spec.name}", {"sweep": spec.name, "kind": "sweep-parent"}) as parent:
+        tracking.log_dict({"base": spec.base, "grid": spec.grid, "overrides": spec.overrides}, "sweep.yaml")
+        tracking.log_params({"sweep.size": len(combos)})
         for i, combo in enumerate(combos, start=1):
             config = _config_for(spec, combo, Path(path))
             label = ",".join(f"{k.split('.')[1]}={v}" for k, v in combo.items())
@@ -83,4 +81,4 @@ def run_sweep(path: str | Path) -> tuple[str, list[str]]:
             config.tracking.tags = {**config.tracking.tags, "sweep": spec.name}
             log.info("sweep %s: run %d/%d %s", spec.name, i, len(combos), label)
             children.append(train(config).run_id)
-    return parent.info.run_id, children
+    return parent, children

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import mlflow
 import pandas as pd
 from sklearn.metrics import classification_report
 
@@ -94,8 +93,7 @@ def fit(config: ExperimentConfig, codebook: Codebook, data: Loaded) -> Classifie
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         # per-epoch validation curves get their own keys: MLflow shows a key's latest step as its
         # value, and the final val_* metrics (best epoch, tuned thresholds) must not be shadowed
-        if mlflow.active_run():
-            mlflow.log_metrics({k if k == "train_loss" else f"epoch_{k}": v for k, v in metrics.items()}, step=epoch)
+        tracking.log_metrics({k if k == "train_loss" else f"epoch_{k}": v for k, v in metrics.items()}, step=epoch)
 
     classifier.fit(data.train, data.validation, on_epoch=on_epoch)
     return classifier
@@ -176,17 +174,17 @@ def log_evaluation(predictor: Predictor, data: Loaded, scores: dict[str, Scores]
         s = scores[split]
         pred = predictor.decide_frames(s.frames).astype(int)
         fig = figures.confusion_figure(codebook, d.frames, pred, d.stance, s.stance_argmax(), split)
-        mlflow.log_figure(fig, f"figures/confusion_{split}.png")
+        tracking.log_figure(fig, f"figures/confusion_{split}.png")
         plt.close(fig)
         fig = figures.pr_figure(codebook, d.frames, s.frames, split)
-        mlflow.log_figure(fig, f"figures/precision_recall_{split}.png")
+        tracking.log_figure(fig, f"figures/precision_recall_{split}.png")
         plt.close(fig)
-        mlflow.log_text(_report(codebook, d, predictor, s), f"reports/classification_report_{split}.txt")
+        tracking.log_text(_report(codebook, d, predictor, s), f"reports/classification_report_{split}.txt")
     if data.realdev is not None:
-        mlflow.log_text(answers_jsonl(predictor, data.realdev, scores["realdev"]), "reports/realdev_predictions.jsonl")
+        tracking.log_text(answers_jsonl(predictor, data.realdev, scores["realdev"]), "reports/realdev_predictions.jsonl")
     fig = figures.threshold_figure(codebook, data.validation.frames, scores["validation"].frames, predictor.thresholds,
                                    predictor.classifier.threshold_grid())
-    mlflow.log_figure(fig, "figures/thresholds_validation.png")
+    tracking.log_figure(fig, "figures/thresholds_validation.png")
     plt.close(fig)
 
 
@@ -225,13 +223,12 @@ def train(config: ExperimentConfig) -> TrainResult:
     tags = {"family": config.model.family, "codebook_version": codebook.version,
             "codebook_sha256": codebook.sha256, "corpus_digest": data.corpus.digest,
             **tracking.git_info(), **config.tracking.tags}
-    nested = mlflow.active_run() is not None  # inside a sweep's parent run
-    with tracking.training_run(experiment_id, run_name, tags, nested) as run:
+    with tracking.training_run(experiment_id, run_name, tags, nested=tracking.in_run()) as run:  # nested in a sweep
         tracking.log_params(config.params())
-        mlflow.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
+        tracking.log_params({"codebook.version": codebook.version, "corpus.digest": data.corpus.digest[:16],
                            "corpus.train_passages": len(data.train), "python": platform.python_version()})
         with tracking.writing_artifacts():
-            mlflow.log_dict(config.to_dict(), "config/resolved_config.yaml")
+            tracking.log_dict(config.to_dict(), "config/resolved_config.yaml")
         for split in ("train", "validation", "test"):
             frame = data.corpus.splits[split].to_pandas()
             frame["frames"] = frame["frames"].map(lambda x: ",".join(x))
@@ -250,19 +247,19 @@ def train(config: ExperimentConfig) -> TrainResult:
             got, scores[split] = evaluate_with_interval(predictor, d, prefix, val_scores if split == "validation" else None)
             metrics.update(got)
         if data.realdev is not None:
-            mlflow.set_tags({"realdev_digest": data.realdev_digest, "realdev_passages": str(len(data.realdev))})
+            tracking.set_tags({"realdev_digest": data.realdev_digest, "realdev_passages": len(data.realdev)})
         else:
-            mlflow.set_tag("realdev", "absent")
+            tracking.set_tags({"realdev": "absent"})
         metrics["fit_seconds"] = fit_seconds
         check = int8_check(predictor, data, metrics, scores)
         if check is not None:
             predictor.meta["int8_check"] = check
             metrics.update({f"int8_{k}": v for k, v in check.items() if k.endswith(("_delta", "_changed_decisions"))})
-            mlflow.set_tag("int8_ok", str(check["ok"]).lower())
-        mlflow.log_metrics(metrics)
+            tracking.set_tags({"int8_ok": str(check["ok"]).lower()})
+        tracking.log_metrics(metrics)
         # the predictor is staged in a temporary folder first: a full disk fails there or in the store
         with tracking.writing_artifacts(), tempfile.TemporaryDirectory(prefix="predictor-") as tmp:
-            mlflow.log_dict(thresholds, "model_thresholds.json")
+            tracking.log_dict(thresholds, "model_thresholds.json")
             if config.tracking.log_figures:
                 log_evaluation(predictor, data, scores)
             pdir = Path(tmp) / "predictor"
@@ -281,8 +278,8 @@ def train(config: ExperimentConfig) -> TrainResult:
                      **({"realdev_digest": data.realdev_digest} if data.realdev_digest else {}),
                      **{k: f"{v:.4f}" for k, v in metrics.items() if k in SUMMARY_KEYS}}
             version = tracking.register(model_uri, config.tracking.registered_model, vtags, card)
-            mlflow.set_tag("registered_version", version)
-        mlflow.log_metric("train_wall_seconds", time.perf_counter() - started)
+            tracking.set_tags({"registered_version": version})
+        tracking.log_metrics({"train_wall_seconds": time.perf_counter() - started})
     summary = {k: round(v, 4) for k, v in metrics.items() if k in SUMMARY_KEYS}
     log.info("run %s finished: %s; registered version %s", run.info.run_id, summary, version)
     return TrainResult(run.info.run_id, metrics, version, model_uri)

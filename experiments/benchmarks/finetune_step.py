@@ -32,8 +32,8 @@ def main() -> int:
     import torch
 
     from labels.codebook import load_codebook
-    from training.config import build_config
     from training.models.finetune import FinetuneClassifier
+    from training.overrides import build_config
     from training.trainer import load
 
     config = build_config({})

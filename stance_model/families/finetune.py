@@ -82,7 +82,8 @@ class MultiTaskModel(nn.Module):
         """(passage features (B, H), per-target stance features (B, T, 2H): [target; passage]).
 
         With ``from_layer`` > 0, ``batch["hidden"]`` holds the output of the encoder's lowest
-        ``from_layer`` layers (see ``training.models.finetune.FinetuneClassifier.frozen_states``) and only the layers above run."""
+        ``from_layer`` layers (see ``training.models.finetune_heads.HeadPhases.frozen_states``) and only
+        the layers above run."""
         if from_layer:
             hidden = run_layers(self.state_dropout(batch["hidden"]), batch["attention_mask"],
                                 self.encoder.encoder.layer[from_layer:])

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import tiny_overrides
 from tests.serving.live import free_port
-from training.config import build_config
+from training.overrides import build_config
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from experiments.benchmarks.hostile import run_matrix, slow_loris
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import download_version, private_store
-from tests.serving.hostile import run_matrix, slow_loris
 from tests.serving.live import free_port, serve
 
 TOKEN = "faults-token-0123456789abcdef"

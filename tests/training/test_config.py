@@ -1,6 +1,7 @@
 import pytest
 
-from training.config import ConfigError, build_config, load_config, parse_overrides
+from training.config import ConfigError
+from training.overrides import build_config, load_config, parse_overrides
 
 
 def test_defaults_are_valid_and_flat_keys_are_dotted():
@@ -81,7 +82,7 @@ def test_a_command_line_typo_is_blamed_on_the_command_line_with_a_suggestion(tmp
 
 def test_train_help_lists_every_config_key(capsys):
     from training.__main__ import main
-    from training.config import all_keys
+    from training.overrides import all_keys
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])

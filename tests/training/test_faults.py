@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from tests.conftest import TINY_CORPUS, tiny_overrides
 from training import tracking
 from training.__main__ import main as training_main
-from training.config import build_config
+from training.overrides import build_config
 from training.pretrained import build_tiny_model
 from training.trainer import train
 

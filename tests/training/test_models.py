@@ -9,10 +9,10 @@ from stance_model.families import family_class as runtime_family
 from stance_model.onnx_runtime import ONNX_APPLIED
 from stance_model.predictor import Predictor, UnknownTargetError
 from tests.conftest import tiny_overrides
-from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
 from training.models.base import model_spec
+from training.overrides import build_config
 from training.pretrained import BaseModelMissing, package_model_dir, resolve_base_model
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import tiny_overrides
 from training import search
-from training.config import build_config
+from training.overrides import build_config
 
 
 @pytest.mark.slow

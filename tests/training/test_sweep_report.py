@@ -86,7 +86,7 @@ def test_report_without_runs_is_a_clear_error(sqlite_store, tmp_path):
 
 def test_report_can_restrict_to_one_corpus(sqlite_store, tmp_path):
     from tests.conftest import tiny_overrides
-    from training.config import build_config
+    from training.overrides import build_config
     from training.trainer import train
 
     result = train(build_config(tiny_overrides(model={"family": "tfidf"}, tracking={"register": False})))

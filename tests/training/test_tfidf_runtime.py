@@ -8,9 +8,9 @@ import pytest
 from labels.dataset import load_corpus
 from stance_model.tfidf_arrays import TfidfRuntime
 from tests.conftest import tiny_overrides
-from training.config import build_config
 from training.data import to_task_data
 from training.models import family_class
+from training.overrides import build_config
 
 ODD = ["Café naïve résumé — Zürich façade", "a b c", "x", "   many    spaces\tand\ttabs\n\nnewlines  ",
        "ALL CAPS NATO!!! Article 5???", "emoji 🇺🇦 and 🕊️ peace", "digits 2024 and 5-point plan", "",

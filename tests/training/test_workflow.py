@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from labels.codebook import load_codebook
 from tests.conftest import tiny_overrides
 from training.__main__ import main as training_main
-from training.config import build_config
+from training.overrides import build_config
 from training.promote import PromotionError, promote
 from training.trainer import train
 

@@ -13,7 +13,6 @@ import logging
 import random
 import shutil
 import tempfile
-import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from labels.codebook import Codebook
-from stance_model.encoder import length_batches, run_layers, set_threads
+from stance_model.encoder import set_threads
 from stance_model.families.finetune import FinetuneModel
 from stance_model.onnx_runtime import ONNX_FILE
 from training.config import ExperimentConfig
 from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, class_weights, model_spec
+from training.models.finetune_heads import HeadPhases
 from training.models.onnx_export import export_int8
 from training.pretrained import encoder_dir
 from training.thresholds import temper
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators: at construction (the heads' initial weights)
+    and at the start of ``fit`` (dropout and everything after, whatever ran in between)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -58,7 +60,7 @@ class _Epochs:
     rng: np.random.Generator
 
 
-class FinetuneClassifier(FinetuneModel, Classifier):
+class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
     def __init__(self, codebook: Codebook, config: ExperimentConfig) -> None:
         """The base encoder of ``config`` with fresh heads (weights drawn with ``train.seed``)."""
         set_threads(config.train.torch_threads)
@@ -88,21 +90,6 @@ class FinetuneClassifier(FinetuneModel, Classifier):
                 hidden[row, :states[i].shape[0]] = states[i]
             batch["hidden"] = hidden
         return batch
-
-    @torch.no_grad()
-    def frozen_states(self, items: list[dict[str, list]], n_layers: int, batch_size: int = 32) -> list[torch.Tensor]:
-        """Each item's hidden states after the embeddings and the lowest ``n_layers`` encoder layers,
-        unpadded, computed once in eval mode (so without those layers' dropout). Frozen layers give
-        the same output every epoch, so training runs only the layers it updates."""
-        encoder = self.model.encoder.eval()
-        out: list[torch.Tensor] = [torch.empty(0)] * len(items)
-        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            batch = self.collate([items[i] for i in idx])
-            hidden = encoder.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-            hidden = run_layers(hidden, batch["attention_mask"], encoder.encoder.layer[:n_layers])
-            for row, i in enumerate(idx):
-                out[i] = hidden[row, :len(items[i]["input_ids"])].clone()
-        return out
 
     # -- training -------------------------------------------------------------------------
     def batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
@@ -135,7 +122,7 @@ class FinetuneClassifier(FinetuneModel, Classifier):
         losses = self.loss_functions(train, stance_y)
         from_layer, states = self.freeze_and_cache(items)
         if cfg.linear_probe_init:
-            self._linear_probe(items, train.frames, stance_y, states, from_layer)
+            self.linear_probe(items, train.frames, stance_y, states, from_layer)
         self.train_epochs(_Epochs(train, validation, items, stance_y, states, from_layer, losses, rng), on_epoch)
         self.finish(validation)
 
@@ -147,7 +134,6 @@ class FinetuneClassifier(FinetuneModel, Classifier):
 
             self.tfidf = TfidfClassifier(self.codebook, self.config)
             self.tfidf.fit(train, validation)
-            seed_everything(self.config.train.seed)
 
     def loss_functions(self, train: TaskData, stance_y: np.ndarray) -> tuple[nn.Module, nn.Module]:
         """Phase: the frame loss (binary, positives weighted by their rarity) and the stance loss
@@ -257,29 +243,6 @@ class FinetuneClassifier(FinetuneModel, Classifier):
         except (ImportError, OSError) as exc:
             log.warning("no int8 ONNX graph (%s: %s): int8 serving will use torch", type(exc).__name__, exc)
 
-    @torch.inference_mode()
-    def calibrate(self, validation: TaskData) -> tuple[float, float]:
-        """Fit the (frame, stance) temperatures that minimise validation log loss; return them."""
-        self.model.temperature.fill_(1.0)
-        n = len(validation.texts)
-        frame_logits = torch.zeros((n, len(self.codebook.frame_ids)))
-        stance_logits = torch.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)))
-        for idx, f, s in self._forward(validation.texts):
-            frame_logits[idx], stance_logits[idx] = f.float().cpu(), s.float().cpu()
-        frame_y = torch.from_numpy(validation.frames).float()
-        stance_y = torch.from_numpy(validation.stance_matrix(self.codebook.target_ids)).long()
-        grid = torch.exp(torch.linspace(np.log(0.2), np.log(20.0), 241))  # 2% steps
-
-        def best(loss) -> float:
-            return float(grid[int(torch.stack([loss(t) for t in grid]).argmin())])
-
-        bce, ce = nn.functional.binary_cross_entropy_with_logits, nn.functional.cross_entropy
-        temps = (best(lambda t: bce(frame_logits / t, frame_y)),
-                 best(lambda t: ce((stance_logits / t).reshape(-1, stance_logits.shape[-1]), stance_y.reshape(-1))))
-        self.model.temperature.copy_(torch.tensor(temps))
-        log.info("calibration on validation: frame temperature %.2f, stance temperature %.2f", *temps)
-        return temps
-
     def threshold_grid(self) -> np.ndarray:
         """The fixed grid mapped through the frame temperature: the same logit cut-offs, so the
         thresholds tuned on calibrated scores make the decisions tuning on raw scores would make.
@@ -317,48 +280,6 @@ class FinetuneClassifier(FinetuneModel, Classifier):
         groups += [{"params": embeddings, "lr": cfg.learning_rate * cfg.layer_lr_decay ** len(layers)},
                    {"params": heads, "lr": cfg.head_learning_rate}]
         return [g for g in groups if g["params"]]
-
-    @torch.inference_mode()
-    def _features(self, items: list[dict[str, list]], states: list[torch.Tensor] | None = None, from_layer: int = 0,
-                  batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        """Head inputs of every item, in eval mode; from the stored frozen-layer ``states`` if given."""
-        self.model.eval()
-        hidden = self.model.frame_head.in_features
-        passage = np.zeros((len(items), hidden), dtype=np.float32)
-        pair = np.zeros((len(items), len(self.codebook.target_ids), self.model.stance_head.in_features),
-                        dtype=np.float32)
-        for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            p, q = self.model.features(self.batch(items, idx, states), from_layer if states else 0)
-            passage[idx], pair[idx] = p.cpu().numpy(), q.cpu().numpy()
-        return passage, pair
-
-    def _linear_probe(self, items: list[dict[str, list]], frames: np.ndarray, stance_y: np.ndarray,
-                      states: list[torch.Tensor] | None = None, from_layer: int = 0) -> None:
-        """Start both heads from logistic regressions fitted on the frozen encoder's features."""
-        from sklearn.linear_model import LogisticRegression
-
-        seed = self.config.train.seed
-        balanced = "balanced" if self.config.train.class_weighting else None
-        passage, pair = self._features(items, states, from_layer)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w, b = self.model.frame_head.weight.data, self.model.frame_head.bias.data
-            for j in range(frames.shape[1]):
-                y = frames[:, j].astype(int)
-                if y.min() == y.max():
-                    continue
-                lr = LogisticRegression(C=1.0, max_iter=1000, class_weight=balanced, random_state=seed).fit(passage, y)
-                w[j] = torch.from_numpy(lr.coef_[0].astype(np.float32))
-                b[j] = float(lr.intercept_[0])
-            y = stance_y.reshape(-1)
-            if len(set(y.tolist())) > 2:
-                x = pair.reshape(-1, pair.shape[-1])
-                lr = LogisticRegression(C=1.0, max_iter=1000, class_weight=balanced, random_state=seed).fit(x, y)
-                ws, bs = self.model.stance_head.weight.data, self.model.stance_head.bias.data
-                for row, cls in enumerate(lr.classes_):
-                    ws[int(cls)] = torch.from_numpy(lr.coef_[row].astype(np.float32))
-                    bs[int(cls)] = float(lr.intercept_[row])
-        log.info("linear probe initialised the heads")
 
     def _validation_metrics(self, validation: TaskData) -> dict[str, float]:
         from training.metrics import evaluate_arrays  # scikit-learn: needed to train, not to serve

@@ -1,4 +1,4 @@
-"""Every MLflow call of the training package lives here: store, runs, datasets, models, registry."""
+"""The MLflow store and its runs: where the store is, experiments, one training run, what a run logs."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 import pandas as pd
 from mlflow import ActiveRun, MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 
 from stance_model.project import REPO_ROOT, default_tracking_uri
 from training.store import artifact_dir, relocate_store, sqlite_db
@@ -190,93 +187,49 @@ def log_dataset(frame: pd.DataFrame, digest: str, source: str, context: str) -> 
     mlflow.log_input(ds, context=context)
 
 
-def log_predictor(predictor_dir: Path, example: pd.DataFrame, output: pd.DataFrame,
-                  requirements: list[str]) -> str:
-    """Log the saved predictor as one pyfunc model; return its model URI."""
-    from training.pyfunc import StanceFramingModel
-
-    signature = infer_signature(example, output, params={"targets": ""})
-    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the CloudPickle notice on every run
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=StanceFramingModel(),
-        artifacts={"predictor": str(predictor_dir)},
-        signature=signature,
-        input_example=example,
-        pip_requirements=requirements,
-    )
-    return info.model_uri
-
-
-def register(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> str:
-    """Register ``model_uri`` as a new version of ``name`` with the ``candidate`` alias; return the version.
-
-    If anything fails after the version exists, the version is deleted again, so a failed run
-    never leaves a half-registered model behind.
-    """
-    client = MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
-    try:
-        for k, v in tags.items():
-            client.set_model_version_tag(name, mv.version, k, str(v))
-        client.update_model_version(name, mv.version, description=description)
-        client.set_registered_model_alias(name, CANDIDATE, mv.version)
-    except BaseException:
-        client.delete_model_version(name, mv.version)
-        raise
-    return str(mv.version)
-
-
-def version_by_alias(name: str, alias: str):
-    """The model version holding ``alias``, or ``None``."""
-    try:
-        return MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
-def run_metrics(run_id: str) -> dict[str, float]:
-    return dict(MlflowClient().get_run(run_id).data.metrics)
-
-
 def describe_run(text: str) -> None:
     """Set the active run's description (the note the MLflow UI shows on the run's page)."""
     mlflow.set_tag("mlflow.note.content", text)
 
 
-def run_ui_url(run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
-    """Where the run is in the MLflow UI: the tracking server's own address when the store is a
-    server, else ``ui`` (what ``make ui`` serves for the embedded store)."""
-    uri = mlflow.get_tracking_uri()
-    base = ui
-    if uri.startswith(("http://", "https://")):
-        parts = urlsplit(uri)  # printed: never with the credentials or query of the tracking URI
-        base = urlunsplit((parts.scheme, f"{parts.hostname}{f':{parts.port}' if parts.port else ''}",
-                           parts.path.rstrip("/"), "", ""))
-    experiment = MlflowClient().get_run(run_id).info.experiment_id
-    return f"{base}/#/experiments/{experiment}/runs/{run_id}"
+def in_run() -> bool:
+    """Whether a run is active (a training run inside a sweep's parent run is nested)."""
+    return mlflow.active_run() is not None
 
 
-def run_params(run_id: str) -> dict[str, str]:
-    return dict(MlflowClient().get_run(run_id).data.params)
+@contextmanager
+def plain_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """A run that is not a training run (a sweep's parent, a report); yields its id."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+        yield run.info.run_id
 
 
-def set_alias(name: str, alias: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(name, alias, version)
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log metrics to the active run; a no-op outside a run (a model fitted without tracking)."""
+    if in_run():
+        mlflow.log_metrics(dict(metrics), step=step)
 
 
-def tag_version(name: str, version: str, tags: Mapping[str, Any], description: str | None = None) -> None:
-    client = MlflowClient()
-    for k, v in tags.items():
-        client.set_model_version_tag(name, version, k, str(v))
-    if description is not None:
-        client.update_model_version(name, version, description=description)
+def set_tags(tags: Mapping[str, Any]) -> None:
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
 
-def download_predictor(model_uri: str, dest: Path) -> Path:
-    """Download a registered pyfunc model and return the folder of its saved predictor."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dest)))
-    found = sorted(local.rglob("meta.json"))
-    if not found:
-        raise ValueError(f"{model_uri} holds no stance-framing predictor")
-    return found[0].parent
+def log_figure(fig: Any, path: str) -> None:
+    mlflow.log_figure(fig, path)
+
+
+def log_text(text: str, path: str) -> None:
+    mlflow.log_text(text, path)
+
+
+def log_dict(obj: Mapping[str, Any], path: str) -> None:
+    mlflow.log_dict(dict(obj), path)
+
+
+def log_artifact(local: Path, folder: str | None = None) -> None:
+    mlflow.log_artifact(str(local), folder)
+
+
+def store_uri() -> str:
+    """The tracking URI in use, without its query (where credentials could be)."""
+    return mlflow.get_tracking_uri().split("?")[0]

@@ -25,7 +25,10 @@ class StanceFramingModel(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.load(context.artifacts["predictor"])
         self.predictor.optimize_for_inference(int8=os.environ.get("STANCE_PYFUNC_INT8", "true").lower() != "false")
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """``model_input`` is what MLflow passes after applying the signature: a table; a list of
+        strings or a dict of columns is accepted too. (The DataFrame hint asks MLflow for no
+        type-hint validation of its own: the signature already describes the input.)"""
         texts = to_texts(model_input)
         targets = None
         if params and params.get("targets"):

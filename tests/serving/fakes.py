@@ -41,3 +41,18 @@ class FakePredictor:
 
 def fake_loaded(version: str = "1", predictor: FakePredictor | None = None, source: str = "registry") -> LoadedModel:
     return LoadedModel(predictor or FakePredictor(), "stance-framing", version, "champion", f"run{version}", source)
+
+
+TOKEN = "s3cret-token-for-tests-only"
+
+
+def make_client(loader=None, **settings):
+    """A test client of the app over the fake model (or ``loader``), with the admin token set."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import Settings
+
+    cfg = Settings(admin_token=TOKEN, **settings)
+    app = create_app(cfg, loader=loader or (lambda allow_cache: fake_loaded()))
+    return TestClient(app, raise_server_exceptions=False)

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, loader: Callable[[bool], Loaded
 
     app = FastAPI(title="stance-framing", version="1.0",
                   description="Frames and per-target stance for news passages about the Russia-Ukraine war "
-                              "and European security.", lifespan=lifespan,
+                              "and European security.", lifespan=lifespan, docs_url=None, redoc_url=None,
                   responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                              503: {"model": ErrorResponse}})
     app.state.settings = settings

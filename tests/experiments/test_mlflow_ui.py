@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser
 from tests.conftest import tiny_overrides
 from tests.serving.live import free_port
 from training.overrides import build_config
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-quic"]
-SCREENSHOT = Path(__file__).parents[2] / "var" / "screenshots" / "mlflow_compare.png"  # git-ignored
+SCREENSHOT = SCREENSHOTS / "mlflow_compare.png"
 
 pytestmark = pytest.mark.slow
 
 
-def _need_browser() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing; scripts/setup.sh --browser installs it")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-
-
 def test_compare_runs_in_the_mlflow_ui(tmp_path, monkeypatch):
-    _need_browser()
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     from training.trainer import train
@@ -90,5 +79,5 @@ def test_compare_runs_in_the_mlflow_ui(tmp_path, monkeypatch):
 
 
 def test_chromium_is_debians():
-    _need_browser()
+    need_browser()
     assert shutil.which("chromium") == CHROMIUM

@@ -1,0 +1,63 @@
+"""/docs and /redoc render in a real browser with every request beyond the service refused."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.config import Settings
+from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser
+from tests.serving.fakes import fake_loaded
+from tests.serving.live import serve
+
+
+def _app():
+    return create_app(Settings(), loader=lambda allow_cache: fake_loaded())
+
+
+def test_doc_pages_load_their_assets_from_the_service():
+    with TestClient(_app()) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            assert "http://" not in html and "https://" not in html, page
+        assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/docs-assets/redoc.standalone.js").headers["content-type"].startswith("text/javascript")
+        assert client.get("/docs-assets/..%2Fcore.py").status_code == 404
+        assert client.get("/docs-assets/core.py").status_code == 404
+        assert "/docs-assets/{name}" not in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.slow
+def test_docs_render_the_routes_with_the_network_off():
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    refused: list[str] = []
+    with serve(_app()) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+
+            def only_the_service(route):
+                if route.request.url.startswith(base + "/"):
+                    route.continue_()
+                else:
+                    refused.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", only_the_service)
+            page = context.new_page()
+            page.goto(base + "/docs")
+            page.locator(".opblock-summary-path", has_text="/v1/articles").first.wait_for(timeout=30_000)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            for route in ("/v1/classify", "/v1/articles", "/v1/model", "/invocations", "/healthz"):
+                assert any(route == p.strip() for p in paths), (route, paths)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "docs.png"))
+            page.goto(base + "/redoc")
+            page.get_by_text("/v1/articles").first.wait_for(timeout=30_000)
+            assert "stance-framing" in page.inner_text("body")
+        finally:
+            browser.close()
+    assert refused == []

@@ -9,13 +9,14 @@ from fastapi.responses import JSONResponse
 
 from serving.deps import ServiceDep, SettingsDep, bearer_ok
 from serving.errors import error_response
+from serving.examples import ok
 from serving.middleware import request_id
 from serving.model import ModelLoadError
 
 router = APIRouter(tags=["admin"])
 
 
-@router.post("/admin/reload")
+@router.post("/admin/reload", responses=ok("reload"))
 async def reload(request: Request, service: ServiceDep, cfg: SettingsDep,
                  authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Re-resolve the model alias and swap the model; the old one keeps serving on failure.

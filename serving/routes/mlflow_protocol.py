@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from serving.deps import ModelDep, ServiceDep, SettingsDep
+from serving.examples import ok, request
 from serving.schemas import InvocationsResponse
 from serving.validation import check_targets, check_texts, parse_invocation, read_json, targets_param
 from stance_model.predictor import flatten_result
@@ -33,9 +34,9 @@ INVOCATIONS_SCHEMA = {
 """The request body as OpenAPI (parsed by hand: the four formats share a route)."""
 
 
-@router.post("/invocations", response_model=InvocationsResponse,
+@router.post("/invocations", response_model=InvocationsResponse, responses=ok("invocations"),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": INVOCATIONS_SCHEMA}}}})
+                 "schema": INVOCATIONS_SCHEMA, "example": request("invocations")}}}})
 async def invocations(request: Request, service: ServiceDep, model: ModelDep, cfg: SettingsDep) -> dict:
     """MLflow scoring-server protocol: dataframe_split, dataframe_records, inputs or instances."""
     texts, params = parse_invocation(read_json(await request.body()))

@@ -5,18 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from serving.deps import ModelDep
+from serving.examples import ok
 from serving.schemas import ModelInfo
 
 router = APIRouter(tags=["model"])
 
 
-@router.get("/v1/labels")
+@router.get("/v1/labels", responses=ok("labels"))
 async def labels(model: ModelDep) -> dict:
     """The codebook the served model was trained with."""
     return model.predictor.codebook.to_dict()
 
 
-@router.get("/v1/model", response_model=ModelInfo)
+@router.get("/v1/model", response_model=ModelInfo, responses=ok("model"))
 async def model_info(model: ModelDep) -> dict:
     """Which version is served, where it came from, its metrics and thresholds."""
     meta = model.predictor.meta

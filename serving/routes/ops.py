@@ -9,24 +9,27 @@ from fastapi.responses import JSONResponse, Response
 
 from serving.deps import ServiceDep, SettingsDep, bearer_ok
 from serving.errors import error_response
+from serving.examples import ok
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=ok("healthz"))
 async def healthz() -> dict:
+    """Liveness: the process answers (no model needed)."""
     return {"status": "alive"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=ok("readyz"))
 async def readyz(service: ServiceDep, cfg: SettingsDep) -> JSONResponse:
+    """Readiness: 200 with the served model once one is loaded, 503 with Retry-After before."""
     if service.model is None:
         return JSONResponse(service.readiness(), status_code=503, headers={"Retry-After": str(cfg.retry_after_s)})
     m = service.model
     return JSONResponse({"status": "ready", **m.ref(), "source": m.source})
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses=ok("metrics", "text/plain"))
 async def prometheus(request: Request, cfg: SettingsDep,
                      authorization: Annotated[str | None, Header()] = None) -> Response:
     """Prometheus metrics; with the service bound beyond loopback (or STANCE_METRICS_AUTH=token),

@@ -1,0 +1,24 @@
+"""Real answers shown in the API reference (/docs, /redoc): ``examples.json``, written by
+``scripts/api_examples.py`` from a served model (its name, version and run id are in each answer)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+@cache
+def _examples() -> dict[str, Any]:
+    return json.loads(Path(__file__).with_name("examples.json").read_text(encoding="utf-8"))
+
+
+def request(route: str) -> Any:
+    """The example request body of ``route``."""
+    return _examples()[route]["request"]
+
+
+def ok(route: str, media_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entry documenting ``route``'s 200 answer with its example."""
+    return {200: {"content": {media_type: {"example": _examples()[route]["response"]}}}}

@@ -10,15 +10,16 @@ from typing import Any
 
 
 @cache
-def _examples() -> dict[str, Any]:
+def all_examples() -> dict[str, Any]:
+    """Every route's example, by route name."""
     return json.loads(Path(__file__).with_name("examples.json").read_text(encoding="utf-8"))
 
 
 def request(route: str) -> Any:
     """The example request body of ``route``."""
-    return _examples()[route]["request"]
+    return all_examples()[route]["request"]
 
 
 def ok(route: str, media_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
     """The ``responses`` entry documenting ``route``'s 200 answer with its example."""
-    return {200: {"content": {media_type: {"example": _examples()[route]["response"]}}}}
+    return {200: {"content": {media_type: {"example": all_examples()[route]["response"]}}}}

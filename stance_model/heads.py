@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from labels.codebook import Codebook
+from stance_model.base import Scores
 
 MOVED = {"training.models.heads": "stance_model.heads"}
 """Modules whose classes moved here: pickles of models saved before the move name the old module."""
@@ -29,6 +31,11 @@ class LogRegHeads:
         self.seed = seed
         self.frame_models: list[Any] = []
         self.stance_models: dict[str, Any] = {}
+
+    def scores(self, x: np.ndarray, targets: Sequence[str] | None = None) -> Scores:
+        """Frame scores and the stance of ``targets`` (default: every codebook target) for features ``x``."""
+        targets = list(targets) if targets is not None else self.codebook.target_ids
+        return Scores(frames=self.frames(x), stance={t: self.stance(x, t) for t in targets})
 
     def frames(self, x: np.ndarray) -> np.ndarray:
         cols = []

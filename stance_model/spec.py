@@ -36,7 +36,8 @@ class ModelSpec:
     dropout: float = 0.1
     """Dropout before the heads (fine-tune; inactive at prediction)."""
     tfidf_blend: float = 0.0
-    """Weight of the TF-IDF partner's probabilities averaged into the fine-tune's scores."""
+    """Weight of the TF-IDF partner's probabilities averaged into the fine-tune's scores (0 for the
+    other families, whatever their training config said)."""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -45,6 +46,8 @@ class ModelSpec:
             raise SpecError(f"target_text must be one of {TARGET_TEXTS}, got {self.target_text!r}")
         if not 16 <= self.max_length <= 512:
             raise SpecError(f"max_length must be in [16, 512], got {self.max_length}")
+        if self.family != "finetune":
+            object.__setattr__(self, "tfidf_blend", 0.0)  # frozen: the one place this rule lives
         if not 0.0 <= self.tfidf_blend < 1.0:
             raise SpecError(f"tfidf_blend must be in [0, 1), got {self.tfidf_blend}")
 
@@ -79,6 +82,4 @@ class ModelSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in model.items() if k in known}
         values.setdefault("family", meta.get("family", "finetune"))
-        if values["family"] != "finetune":
-            values["tfidf_blend"] = 0.0
         return cls.from_dict(values)

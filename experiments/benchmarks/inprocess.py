@@ -9,10 +9,6 @@ import time
 from typing import Any
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def matmul_flops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps: int = 7) -> dict[int, float]:
     """Median FLOP/s of an n x n fp32 matmul at each size."""
     import torch
@@ -28,7 +24,7 @@ def matmul_flops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps:
             t0 = time.perf_counter()
             torch.mm(a, b)
             times.append(time.perf_counter() - t0)
-        out[n] = 2 * n**3 / median(times)
+        out[n] = 2 * n**3 / statistics.median(times)
     return out
 
 
@@ -59,7 +55,7 @@ def int8_gemm_ops(m: int = 128, k: int = 384, n: int = 1536, reps: int = 50) -> 
             t0 = time.perf_counter()
             sess.run(None, {"a": a})
             times.append(time.perf_counter() - t0)
-        out[threads] = 2 * m * k * n / median(times)
+        out[threads] = 2 * m * k * n / statistics.median(times)
     return out
 
 
@@ -74,7 +70,7 @@ def parallel_rate(predictor: Any, texts: list[str], workers: int, repeats: int) 
             t0 = time.perf_counter()
             list(pool.map(predictor.scores, shares))
             walls.append(time.perf_counter() - t0)
-    return len(texts) / median(walls)
+    return len(texts) / statistics.median(walls)
 
 
 def passage_flops(predictor: Any, texts: list[str]) -> list[float]:
@@ -109,14 +105,14 @@ def inprocess(predictor: Any, texts: list[str], flops: list[float], repeats: int
                 t0 = time.perf_counter()
                 predictor.scores([t])
                 singles.append(time.perf_counter() - t0)
-        out[key] = 1000 * median(singles)
+        out[key] = 1000 * statistics.median(singles)
     torch.set_num_threads(all_threads)
     batch_times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         predictor.scores(texts)  # sorted by length, in the model's inference batches
         batch_times.append(time.perf_counter() - t0)
-    wall = median(batch_times)
+    wall = statistics.median(batch_times)
     return {**out, "batch_passages_per_s": len(texts) / wall, "batch_flops_per_s": sum(flops) / wall}
 
 

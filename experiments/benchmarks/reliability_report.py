@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -192,9 +191,7 @@ def render(f: dict[str, Any]) -> str:
 
 
 def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
-
     tracking.configure()
-    exp = tracking.ensure_experiment("benchmarks")
     s = f["soak"]
     metrics = {"fuzz_requests": f["fuzz"]["requests"], "fuzz_5xx": f["fuzz"]["server_errors"],
                "matrix_cases": len(f["matrix"]), "matrix_ok": sum(r["ok"] for r in f["matrix"]),
@@ -209,8 +206,5 @@ def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
                "connections_refused_503": f["connections"]["flood"]["refused_503"],
                "secrets_leaked": f["credentials"]["secrets_in_responses"] + f["credentials"]["secrets_in_log"],
                "5xx_without_request_id": f["seen"]["5xx_without_request_id"]}
-    tags = {"benchmark": "reliability", **tracking.git_info()}
-    with tracking.plain_run(exp, f"reliability-{time.strftime('%Y%m%d-%H%M%S')}", tags):
-        tracking.log_params({"model_uri": f["model_uri"], "soak_seconds": f["soak_seconds"]})
-        tracking.log_metrics(metrics)
-        tracking.log_artifact(report)
+    tracking.log_benchmark("reliability", "reliability", {"model_uri": f["model_uri"], "soak_seconds": f["soak_seconds"]},
+                           metrics, report)

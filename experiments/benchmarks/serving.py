@@ -46,7 +46,6 @@ from experiments.benchmarks.inprocess import (
     inprocess,
     int8_gemm_ops,
     matmul_flops,
-    median,
     parallel_rate,
     passage_flops,
     quality,
@@ -240,7 +239,7 @@ def main() -> int:
     ml_port = free_port()
     ml_proc, ml_cold = start_mlflow(ml_port, model_uri, env, work)
     print(f"  mlflow models serve ready in {ml_cold:.1f} s", flush=True)
-    figures.update(cold_start_s=median(cold), cold_starts=cold, mlflow_cold_start_s=ml_cold)
+    figures.update(cold_start_s=statistics.median(cold), cold_starts=cold, mlflow_cold_start_s=ml_cold)
     payloads = {size: payload_file(texts, size, work) for size in SIZES}
     servers = {"ours": f"http://127.0.0.1:{ours_port}/invocations", "mlflow": f"http://127.0.0.1:{ml_port}/invocations"}
     cells: dict[tuple[str, int, int], list[dict]] = {}
@@ -262,9 +261,10 @@ def main() -> int:
     table = {}
     for (server, size, c), runs in cells.items():
         table[(server, size, c)] = {
-            "passages_per_s": median([r["passages_per_s"] for r in runs]),
-            "p50_ms": median([r["p50_ms"] for r in runs]), "p95_ms": median([r["p95_ms"] for r in runs]),
-            "p99_ms": median([r["p99_ms"] for r in runs]), "errors": sum(r["errors"] for r in runs),
+            "passages_per_s": statistics.median([r["passages_per_s"] for r in runs]),
+            "p50_ms": statistics.median([r["p50_ms"] for r in runs]),
+            "p95_ms": statistics.median([r["p95_ms"] for r in runs]),
+            "p99_ms": statistics.median([r["p99_ms"] for r in runs]), "errors": sum(r["errors"] for r in runs),
             "requests": sum(r["requests"] for r in runs)}
     figures.update(rss_mb=rss, rss_peak_mb=rss_peak, mlflow_rss_mb=ml_rss, mlflow_rss_peak_mb=ml_peak, table=table)
     service_c16 = table[("ours", 32, 16)]["passages_per_s"] * statistics.mean(flops)

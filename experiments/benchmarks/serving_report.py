@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +131,6 @@ def render(f: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
-
-    exp = tracking.ensure_experiment("benchmarks")
     metrics = {
         "train_wall_s": f["train_wall_s"] or 0.0, "cold_start_s": f["cold_start_s"], "rss_mb": f["rss_mb"],
         "rss_peak_mb": f["rss_peak_mb"], "mlflow_rss_mb": f["mlflow_rss_mb"], "matmul_gflops": f["matmul_peak"] / 1e9,
@@ -148,9 +145,6 @@ def log_to_mlflow(f: dict[str, Any], report: Path) -> None:
             metrics[f"{server}_n{size}_c{c}_{k}"] = r[k]
     for (size, c), v in f["ratios"].items():
         metrics[f"ratio_n{size}_c{c}"] = v
-    tags = {"benchmark": "serving", **tracking.git_info()}
-    with tracking.plain_run(exp, f"serving-benchmark-{time.strftime('%Y%m%d-%H%M%S')}", tags):
-        tracking.log_params({"model_uri": f["model_uri"], "threads": f["threads"],
-                           "optimizations": "; ".join(f["optimizations"]) or "none"})
-        tracking.log_metrics(metrics)
-        tracking.log_artifact(report)
+    params = {"model_uri": f["model_uri"], "threads": f["threads"],
+              "optimizations": "; ".join(f["optimizations"]) or "none"}
+    tracking.log_benchmark("serving", "serving-benchmark", params, metrics, report)

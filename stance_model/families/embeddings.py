@@ -41,9 +41,7 @@ class EmbeddingModel(Model):
         return out
 
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
-        x = self.embed(texts)
-        targets = list(targets) if targets is not None else self.codebook.target_ids
-        return Scores(frames=self.heads.frames(x), stance={t: self.heads.stance(x, t) for t in targets})
+        return self.heads.scores(self.embed(texts), targets)
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         if not int8:

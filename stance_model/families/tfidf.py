@@ -32,9 +32,7 @@ class TfidfModel(Model):
         return hstack([self.word.transform(texts), self.char.transform(texts)]).tocsr()
 
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
-        x = self._features(list(texts))
-        targets = list(targets) if targets is not None else self.codebook.target_ids
-        return Scores(frames=self.heads.frames(x), stance={t: self.heads.stance(x, t) for t in targets})
+        return self.heads.scores(self._features(list(texts)), targets)
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def test_every_field_of_the_api_is_described():
 
 def test_every_route_shows_a_real_example_that_fits_its_schema():
     from serving import schemas
-    from serving.examples import _examples
+    from serving.examples import all_examples
 
     spec = _app().openapi()
     for path, ops in spec["paths"].items():
@@ -49,7 +49,7 @@ def test_every_route_shows_a_real_example_that_fits_its_schema():
                 ref = body.get("schema", {}).get("$ref", "")
                 named = spec["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
                 assert body.get("example") or named.get("examples"), (method, path)
-    examples = _examples()
+    examples = all_examples()
     schemas.ClassifyRequest.model_validate(examples["classify"]["request"])
     schemas.ClassifyResponse.model_validate(examples["classify"]["response"])
     schemas.ArticleRequest.model_validate(examples["articles"]["request"])

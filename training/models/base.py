@@ -22,7 +22,7 @@ def model_spec(config: ExperimentConfig) -> ModelSpec:
     """The part of an experiment config a saved model keeps (``stance_model.spec``)."""
     m = config.model
     return ModelSpec(family=m.family, base_model=m.base_model, max_length=m.max_length, target_text=m.target_text,
-                     dropout=m.dropout, tfidf_blend=m.tfidf_blend if m.family == "finetune" else 0.0)
+                     dropout=m.dropout, tfidf_blend=m.tfidf_blend)
 
 
 class Classifier(Model):

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from training.tracking.runs import CANDIDATE
+from training.tracking.runs import CANDIDATE, store_uri
 
 
 def log_predictor(predictor_dir: Path, example: pd.DataFrame, output: pd.DataFrame,
@@ -110,6 +110,6 @@ def finished_runs(experiment: str) -> list[Any]:
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise ValueError(f"no MLflow experiment named {experiment!r} at {mlflow.get_tracking_uri().split('?')[0]}")
+        raise ValueError(f"no MLflow experiment named {experiment!r} at {store_uri()}")
     return client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=5000,
                               order_by=["attributes.start_time ASC"])

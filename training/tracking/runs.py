@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -202,6 +203,18 @@ def plain_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Ite
     """A run that is not a training run (a sweep's parent, a report); yields its id."""
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
         yield run.info.run_id
+
+
+def log_benchmark(name: str, run_prefix: str, params: Mapping[str, Any], metrics: Mapping[str, float],
+                  report: Path) -> str:
+    """One run of a benchmark in experiment ``benchmarks``, tagged with the benchmark and the commit:
+    its params, figures and report; returns the run id."""
+    tags = {"benchmark": name, **git_info()}
+    with plain_run(ensure_experiment("benchmarks"), f"{run_prefix}-{time.strftime('%Y%m%d-%H%M%S')}", tags) as run_id:
+        log_params(params)
+        log_metrics(metrics)
+        log_artifact(report)
+    return run_id
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:

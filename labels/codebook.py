@@ -39,6 +39,7 @@ class Target:
     description: str
     decision_rules: tuple[str, ...] = ()
     boundary_cases: tuple[str, ...] = ()
+    frame: str | None = None  # the frame a passage carries when it discusses the target's subject
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,22 @@ class Codebook:
             "stance_labels": list(self.stance_labels),
             "targets": [
                 {"id": t.id, "name": t.name, "description": t.description,
-                 "decision_rules": list(t.decision_rules), "boundary_cases": list(t.boundary_cases)}
+                 "decision_rules": list(t.decision_rules), "boundary_cases": list(t.boundary_cases),
+                 "frame": t.frame}
                 for t in self.targets
             ],
         }
+
+
+def _target_frame(target: dict[str, Any], frame_ids: set[str], where: str) -> str | None:
+    """A target's optional ``frame``: it must name a frame of the codebook."""
+    frame = target.get("frame")
+    if frame is None:
+        return None
+    if not isinstance(frame, str) or frame not in frame_ids:
+        raise CodebookError(f"{where}: target {target['id']!r} names frame {frame!r}, which is not one of "
+                            f"the codebook's frames {sorted(frame_ids)}")
+    return frame
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -182,6 +195,7 @@ def parse_codebook(text: str, path: str = "<string>") -> Codebook:
             description=_require_str(t, "description", f"{path}:{t['__line__']}"),
             decision_rules=_text_list(t, "decision_rules", f"{path}:{t['__line__']}"),
             boundary_cases=_text_list(t, "boundary_cases", f"{path}:{t['__line__']}"),
+            frame=_target_frame(t, {f.id for f in frames}, f"{path}:{t['__line__']}"),
         )
         for t in targets_raw
     )

@@ -24,16 +24,7 @@ TEXTS = [
      "minister argued."),
     "Officials in Berlin said the talks on Tuesday covered grain exports and prisoner exchanges.",
 ]
-ARTICLE = {
-    "title": "Leaders split over a frozen front line",
-    "text": ("BRUSSELS, Monday\n"
-             "European leaders met on Monday to discuss a proposal that would halt the fighting along the current "
-             "front line, leaving the occupied districts under Russian control for now.\n"
-             "The Lithuanian president rejected the idea outright. Rewarding the invasion with land, she said, would "
-             "only invite the next one.\n"
-             "Others warned that sending longer-range missiles could drag the alliance into a direct war with a "
-             "nuclear power."),
-}
+ARTICLE = json.loads((ROOT / "experiments" / "articles" / "seed_membership.json").read_text(encoding="utf-8"))
 
 
 def main() -> int:

@@ -1,11 +1,9 @@
-"""Split a whole article into passages with character offsets, and summarise passage results."""
+"""Split a whole article into passages, and a passage into sentences, with character offsets."""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 # Sentence ends: ., ! or ? (optionally followed by a closing quote or bracket) then space and a
 # capital, digit or opening quote. Common abbreviations are not sentence ends.
@@ -23,7 +21,15 @@ class Span:
 
 
 def sentences(text: str, base: int = 0) -> list[Span]:
-    """Sentence spans of ``text`` (offsets shifted by ``base``)."""
+    """Sentence spans of ``text`` (offsets shifted by ``base``); a line break always ends a sentence."""
+    spans: list[Span] = []
+    for line in re.finditer(r"[^\r\n]+", text):
+        lead = len(line.group(0)) - len(line.group(0).lstrip())
+        spans += _line_sentences(line.group(0)[lead:], base + line.start() + lead)
+    return spans
+
+
+def _line_sentences(text: str, base: int) -> list[Span]:
     spans, start = [], 0
     for m in _SENT_END.finditer(text):
         if _ABBREV.search(text[start:m.start()]):
@@ -91,30 +97,3 @@ def split_article(text: str, max_words: int = MAX_WORDS, min_words: int = MIN_WO
         (before, n1), (last, n2) = merged[-2], merged.pop()
         merged[-1] = (Span(before.start, last.end, "text"), n1 + n2)
     return [span for span, _ in merged]
-
-
-def summarise(results: list[dict[str, Any]], frame_ids: list[str], stance_labels: tuple[str, ...],
-              targets: list[str], evidence: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Article summary: per frame the share of passages carrying it, its highest score and
-    evidence; per target the aggregated stance (majority of non-neutral passages, neutral on a tie)."""
-    n = max(len(results), 1)
-    frames = {}
-    for f in frame_ids:
-        frames[f] = {
-            "share": sum(r["frames"][f]["label"] for r in results) / n,
-            "max_score": max((r["frames"][f]["score"] for r in results), default=0.0),
-            "evidence": evidence.get(f, []),
-        }
-    stance = {}
-    for t in targets:
-        counts = Counter(r["stance"][t]["label"] for r in results)
-        mean = {lab: sum(r["stance"][t]["scores"][lab] for r in results) / n for lab in stance_labels}
-        polar = [(counts.get(lab, 0), lab) for lab in stance_labels if lab != "neutral"]
-        polar.sort(reverse=True)
-        if polar and polar[0][0] > 0 and (len(polar) == 1 or polar[0][0] > polar[1][0]):
-            label = polar[0][1]
-        else:
-            label = "neutral"
-        stance[t] = {"label": label, "counts": {lab: counts.get(lab, 0) for lab in stance_labels},
-                     "mean_scores": mean}
-    return {"passages": len(results), "frames": frames, "stance": stance}

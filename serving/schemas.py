@@ -20,10 +20,18 @@ SCORE = ("A probability in [0, 1]. The fine-tune's logits are temperature-scaled
          "label (experiments/benchmarks/calibration.py measures how closely)")
 
 
+CONFIDENT = ("True when the decision's probability reaches the threshold chosen on validation so that at least "
+             "90% of the validation decisions at or above it were right (thresholds and their measured precision "
+             "and coverage on validation, test, realdev and off-topic news: GET /v1/model). null for a model "
+             "trained without confidence thresholds")
+
+
 class FrameResult(BaseModel):
     score: float = Field(..., description=f"Probability that the passage uses the frame. {SCORE}")
     label: bool = Field(..., description="The decision: score at or above the frame's threshold (tuned on "
                                          "validation, listed by /v1/model)")
+    confident: bool | None = Field(None, description="Whether the decision is confident. A decision's probability "
+                                   f"is the score when the frame is given, 1 - score when not. {CONFIDENT}")
 
 
 class StanceResult(BaseModel):
@@ -31,11 +39,18 @@ class StanceResult(BaseModel):
                                         "(neutral also when the passage does not address the target)")
     scores: dict[str, float] = Field(..., description="Probability of each stance class; they sum to 1. "
                                                       "Calibrated as frame scores are")
+    confident: bool | None = Field(None, description="Whether the label is confident: its score (the highest "
+                                   f"class score) is compared with the target's threshold. {CONFIDENT}")
 
 
 class PassageResult(BaseModel):
     frames: dict[str, FrameResult] = Field(..., description="Every frame of the codebook (GET /v1/labels), by id")
     stance: dict[str, StanceResult] = Field(..., description="Each requested stance target, by id")
+    in_scope: float | None = Field(None, description="Probability that the passage is about the Russia-Ukraine war "
+                                   "or European security at all, from a detector trained with the model (the "
+                                   "corpus's passages against news on other subjects). Under 0.5: the frames and "
+                                   "stance describe text the model was not made for; filter on it. null for a "
+                                   "model trained without one")
 
 
 class ModelRef(BaseModel):
@@ -61,6 +76,11 @@ class ArticleRequest(BaseModel):
                                        "one) or more characters than STANCE_MAX_ARTICLE_CHARS (default "
                                        "200000) is refused with 413")
     targets: list[str] | None = Field(None, description="Stance targets (default: every codebook target)")
+    evidence_sentences: bool = Field(True, description="Find the sentences behind each frame and side: the "
+                                     "sentences of the cited passages (those of more than one sentence) are "
+                                     "labelled again, one at a time, which about doubles the time of an answer "
+                                     "(experiments/benchmarks/EVIDENCE.md). false: evidence names passages only, "
+                                     "with empty sentence lists")
 
 
 class ArticlePassage(PassageResult):
@@ -71,11 +91,26 @@ class ArticlePassage(PassageResult):
     text: str = Field(..., description="The passage as labelled: source[start:end]")
 
 
+class EvidenceSentence(BaseModel):
+    start: int = Field(..., description="Character offset of the sentence in the submitted text (in the title when "
+                                        "the passage's source is 'title')")
+    end: int = Field(..., description="Character offset just past the sentence's end")
+    text: str = Field(..., description="The sentence: source[start:end]")
+    score: float = Field(..., description="The sentence's score, labelled on its own, for the frame or the stance "
+                                          "side it is evidence for")
+
+
 class Evidence(BaseModel):
-    passage: int = Field(..., description="Index of a passage labelled with the frame (best first, at most 5)")
-    score: float = Field(..., description="That passage's frame score")
-    sentences: list[str] = Field(..., description="The passage's sentences labelled with the frame when scored "
-                                                  "alone, or its highest-scoring sentence if none is")
+    passage: int = Field(..., description="Index of a passage carrying the frame or the side (best first, at most 5)")
+    source: str = Field(..., description="'title' or 'text': what the sentences' offsets index into")
+    score: float = Field(..., description="That passage's score for the frame or the side")
+    sentences: list[EvidenceSentence] = Field(..., description="The passage's sentences that carry the frame or the "
+                                              "side when labelled on their own, or its best-scoring sentence if none "
+                                              "does. A passage of one sentence is that sentence, not labelled again")
+
+
+class StanceEvidence(Evidence):
+    label: str = Field(..., description="The side this passage is evidence for (favor or against)")
 
 
 class FrameSummary(BaseModel):
@@ -84,16 +119,33 @@ class FrameSummary(BaseModel):
     evidence: list[Evidence] = Field(..., description="Where the frame is, passage by passage")
 
 
+STANCE_RULE = ("Passages labelled favor or against vote for their label, each with its calibrated score as weight. "
+               "The side with more weight wins; margin = (winner's weight - other side's weight) / both weights, "
+               "from 0 (a tie) to 1 (one side only). A margin under 1/3 (the weaker side holds over a third of the "
+               "weight) gives 'mixed'. With no passage on either side: 'neutral' when a passage carries the "
+               "target's frame (the subject is discussed without a side: security_guarantee for nato_protection, "
+               "territorial_compromise for territorial_concession, per the codebook), else 'not addressed'")
+
+
 class StanceSummary(BaseModel):
-    label: str = Field(..., description="The article's stance: the polar class (favor or against) labelled on "
-                                        "more passages than the other; neutral when no passage takes a side or "
-                                        "the two are tied")
+    label: str = Field(..., description=f"The article's stance: favor, against, mixed, neutral or not addressed. "
+                                        f"{STANCE_RULE}")
+    margin: float | None = Field(..., description="How clear the call is, from 0 (a tie between sides) to 1 (only "
+                                                  "one side); null when no passage takes a side")
+    weights: dict[str, float] = Field(..., description="Each side's weight: the sum of the scores of the passages "
+                                                       "labelled with it")
     counts: dict[str, int] = Field(..., description="Number of passages with each stance label")
     mean_scores: dict[str, float] = Field(..., description="Each stance class's score averaged over all passages")
+    evidence: list[StanceEvidence] = Field(..., description="The passages behind the label, best first, at most 5 "
+                                           "per side: the winning side's, both sides' when mixed, none when "
+                                           "neutral or not addressed")
 
 
 class ArticleSummary(BaseModel):
     passages: int = Field(..., description="Number of passages labelled")
+    in_scope_share: float | None = Field(None, description="Share of passages whose in_scope score is at least 0.5; "
+                                         "a low share means the article is mostly not about the war or European "
+                                         "security. null for a model without an in_scope detector")
     frames: dict[str, FrameSummary] = Field(..., description="Every frame, by id")
     stance: dict[str, StanceSummary] = Field(..., description="Each requested target, by id")
 
@@ -116,8 +168,15 @@ class ModelInfo(BaseModel):
     family: str | None = Field(..., description="Model family, read from the loaded files")
     codebook_version: str = Field(..., description="Version of the codebook the model was trained with")
     thresholds: dict[str, float] = Field(..., description="Per-frame decision threshold, tuned on validation")
-    metrics: dict[str, float] = Field(..., description="Validation, test and realdev figures of the training run "
-                                                       "(macro-F1 with 90% bootstrap intervals)")
+    metrics: dict[str, float] = Field(..., description="Figures of the training run: validation (val_), test "
+                                      "(test_) and realdev (realdev_, passages rewritten from real news) "
+                                      "macro-F1 and stance F_avg (the mean F1 of favor and against) with 90% "
+                                      "bootstrap intervals (_ci_low, _ci_high); confident decisions' precision and "
+                                      "coverage per split (_confident_); the in_scope detector's rates (scope_) and "
+                                      "what the model says of held-out off-topic news (offtopic_)")
+    confidence: dict[str, Any] | None = Field(None, description="The confidence thresholds: the precision they were "
+                                              "chosen for on validation, per frame and per target (1.01: no "
+                                              "decision of that label is confident)")
     optimizations: list[str] = Field(default_factory=list, description="Inference optimisations applied at load")
     self_check: dict[str, Any] = Field(default_factory=dict, description="Scores of fixed passages at load, by the "
                                        "runtime served, compared with that runtime's scores stored at training")

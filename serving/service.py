@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from serving.articles import sentences, split_article, summarise
+from serving.articles import split_article
 from serving.batching import Batcher
 from serving.metrics import ServiceMetrics
 from serving.model import LoadedModel, ModelLoadError
+from serving.summary import attach, cited_sentences, evidence_passages, stance_vote, summarise
 from serving.validation import InputError
 
 log = logging.getLogger(__name__)
@@ -199,8 +200,9 @@ class Service:
         return results
 
     async def article(self, model: LoadedModel, title: str | None, text: str, targets: list[str] | None,
-                      max_passages: int) -> dict[str, Any]:
-        """Label every passage of an article and summarise it with per-frame evidence.
+                      max_passages: int, evidence_sentences: bool = True) -> dict[str, Any]:
+        """Label every passage of an article and summarise it, with evidence (``serving.summary``);
+        without ``evidence_sentences`` the evidence names passages only and no sentence is labelled.
 
         Raises ``InputError`` (413) if the article splits into more than ``max_passages`` passages."""
         spans = await asyncio.to_thread(split_article, text)  # a long article's split stays off the event loop
@@ -215,35 +217,22 @@ class Service:
                              f"ones cut at sentence ends and short ones joined to the next); the limit is "
                              f"{max_passages} per request: send it in parts", status=413, field="text")
         results = await self.classify(model, [p["text"] for p in passages], targets)
-        predictor = model.predictor
-        frame_ids = predictor.codebook.frame_ids
-        evidence = await self._evidence(model, passages, results, frame_ids)
-        used_targets = targets if targets is not None else predictor.codebook.target_ids
-        summary = summarise(results, frame_ids, predictor.codebook.stance_labels, used_targets, evidence)
+        codebook = model.predictor.codebook
+        used = model.predictor.check_targets(targets)
+        target_frames = {t.id: t.frame for t in codebook.targets}
+        votes = {t: stance_vote(results, t, codebook.stance_labels, target_frames[t]) for t in used}
+        cited = evidence_passages(results, codebook.frame_ids, used, votes, codebook.stance_labels)
+        sents = await self._sentences(model, passages, results, cited, used) if evidence_sentences else {}
+        summary = summarise(passages, results, sents, codebook.frame_ids, codebook.stance_labels, used, target_frames)
         out = [{"index": i, **p, **r} for i, (p, r) in enumerate(zip(passages, results, strict=True))]
         return {"passages": out, "summary": summary}
 
-    async def _evidence(self, model: LoadedModel, passages: list[dict[str, Any]], results: list[dict[str, Any]],
-                        frame_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """For each frame, the passages carrying it (best first, at most 5) and their sentences
-        that carry it on their own (or the best-scoring sentence if none does)."""
-        chosen = {f: sorted((i for i, r in enumerate(results) if r["frames"][f]["label"]),
-                            key=lambda i: -results[i]["frames"][f]["score"])[:5] for f in frame_ids}
-        needed = sorted({i for ids in chosen.values() for i in ids})
-        sent_spans = {i: sentences(passages[i]["text"]) for i in needed}
-        flat = [(i, passages[i]["text"][s.start:s.end]) for i in needed for s in sent_spans[i]]
-        scored: dict[int, list[tuple[str, dict[str, Any]]]] = {i: [] for i in needed}
-        if flat:
-            sent_results = await self.classify(model, [s for _, s in flat], [])
-            for (i, s), r in zip(flat, sent_results, strict=True):
-                scored[i].append((s, r))
-        evidence: dict[str, list[dict[str, Any]]] = {}
-        for f, ids in chosen.items():
-            items = []
-            for i in ids:
-                sents = [s for s, r in scored[i] if r["frames"][f]["label"]]
-                if not sents and scored[i]:
-                    sents = [max(scored[i], key=lambda sr: sr[1]["frames"][f]["score"])[0]]
-                items.append({"passage": i, "score": results[i]["frames"][f]["score"], "sentences": sents})
-            evidence[f] = items
-        return evidence
+    async def _sentences(self, model: LoadedModel, passages: list[dict[str, Any]], results: list[dict[str, Any]],
+                         cited: set[int], targets: list[str]) -> dict[int, list[tuple[dict[str, Any], dict[str, Any]]]]:
+        """The sentences of each cited passage with offsets, each with its result when labelled alone:
+        a passage of one sentence is its own result; the sentences of the others go in one call."""
+        sents, pending = cited_sentences(passages, results, cited)
+        if pending:
+            labelled = await self.classify(model, [span["text"] for _, span in pending], targets)
+            attach(sents, pending, labelled)
+        return sents

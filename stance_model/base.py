@@ -20,6 +20,7 @@ class Scores:
 
     frames: np.ndarray  # (n, n_frames)
     stance: dict[str, np.ndarray]  # target id -> (n, n_stance_labels), rows sum to 1
+    features: np.ndarray | None = None  # (n, hidden) passage features of encoder families, for ``stance_model.scope``
 
     def stance_argmax(self) -> dict[str, np.ndarray]:
         return {t: p.argmax(axis=1) for t, p in self.stance.items()}

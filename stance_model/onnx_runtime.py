@@ -45,10 +45,11 @@ class Int8Runner:
         # the graph is read into memory by the session: nothing stays mapped from the file
         self.session = ort.InferenceSession(Path(path).read_bytes(), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(frame logits, stance logits) of a batch of one passage."""
-        frames, stance = self.session.run(None, feeds(batch))
-        return torch.from_numpy(frames), torch.from_numpy(stance)
+    def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(frame logits, stance logits, passage features) of a batch of one passage; features are
+        ``None`` from a graph exported before they were an output."""
+        out = self.session.run(None, feeds(batch))
+        return torch.from_numpy(out[0]), torch.from_numpy(out[1]), torch.from_numpy(out[2]) if len(out) > 2 else None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Int8Runner:
         return self  # an inference session holds no per-call state

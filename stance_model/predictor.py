@@ -19,6 +19,8 @@ import numpy as np
 from labels.codebook import Codebook, parse_codebook
 from stance_model.base import Model, Scores
 from stance_model.families import family_class
+from stance_model.scope import FOLDER as SCOPE_FOLDER
+from stance_model.scope import ScopeDetector
 from stance_model.spec import ModelSpec, SpecError
 
 if TYPE_CHECKING:
@@ -66,6 +68,13 @@ def score_rows(scores: Scores) -> np.ndarray:
     return np.concatenate([scores.frames, *(scores.stance[t] for t in sorted(scores.stance))], axis=1)
 
 
+def decision_probabilities(decided: np.ndarray, scores: Scores) -> dict[str, Any]:
+    """The calibrated probability of each decision: a frame's score when the frame is given, one
+    minus it when not (n, frames); the winning class's score per stance target (n,)."""
+    return {"frames": np.where(decided, scores.frames, 1.0 - scores.frames),
+            "stance": {t: p.max(axis=1) for t, p in scores.stance.items()}}
+
+
 def flatten_result(result: dict[str, Any]) -> dict[str, Any]:
     """One nested passage result as a flat row: ``frame.<id>.score|label``, ``stance.<id>.label|<class>``."""
     row: dict[str, Any] = {}
@@ -86,6 +95,7 @@ class Predictor:
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] | None = None  # scores of SELF_CHECK_TEXTS at training (``selfcheck.json``)
+    scope: ScopeDetector | None = None  # the in_scope detector (``stance_model.scope``), if trained with one
 
     @property
     def quantised(self) -> bool:
@@ -170,29 +180,55 @@ class Predictor:
         thr = np.array([self.thresholds.get(f, 0.5) for f in self.codebook.frame_ids], dtype=np.float32)
         return frame_scores >= thr
 
-    def results(self, scores: Scores) -> list[dict[str, Any]]:
-        """Nested results, one per passage: every frame's score and decision, each target's stance."""
+    def confident(self, decisions: np.ndarray, scores: Scores) -> dict[str, Any] | None:
+        """Whether each decision's probability reaches the threshold of its kind in
+        ``meta["confidence"]`` (``training.confidence``: per frame for given and not given, per
+        target per class, chosen on validation for a stated precision); ``None`` for a model
+        trained without them."""
+        conf = self.meta.get("confidence")
+        if not conf:
+            return None
+        probs = decision_probabilities(decisions, scores)
+        yes = np.array([conf["frames"][f]["yes"] for f in self.codebook.frame_ids], dtype=np.float32)
+        no = np.array([conf["frames"][f]["no"] for f in self.codebook.frame_ids], dtype=np.float32)
+        labels = self.codebook.stance_labels
+        stance = {}
+        for t, p in probs["stance"].items():
+            per_class = np.array([conf["stance"][t][lab] for lab in labels], dtype=np.float32)
+            stance[t] = p >= per_class[scores.stance[t].argmax(axis=1)]
+        return {"frames": probs["frames"] >= np.where(decisions, yes, no), "stance": stance}
+
+    def results(self, scores: Scores, in_scope: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Nested results, one per passage: every frame's score, decision and confidence, each target's
+        stance and confidence, and the passage's ``in_scope`` score (``None`` where the model has no
+        confidence thresholds or scope detector)."""
         if not (np.isfinite(scores.frames).all() and all(np.isfinite(p).all() for p in scores.stance.values())):
             raise NonFiniteScores(f"the model produced a non-finite score on a batch of {scores.frames.shape[0]} "
                                   "passage(s)")
         decisions = self.decide_frames(scores.frames)
+        sure = self.confident(decisions, scores)
         labels = self.codebook.stance_labels
         out = []
         for i in range(scores.frames.shape[0]):
             frames = {
-                f: {"score": round(float(scores.frames[i, j]), 6), "label": bool(decisions[i, j])}
+                f: {"score": round(float(scores.frames[i, j]), 6), "label": bool(decisions[i, j]),
+                    "confident": None if sure is None else bool(sure["frames"][i, j])}
                 for j, f in enumerate(self.codebook.frame_ids)
             }
             stance = {}
             for t, probs in scores.stance.items():
                 row = probs[i]
                 stance[t] = {"label": labels[int(row.argmax())],
-                             "scores": {lab: round(float(row[k]), 6) for k, lab in enumerate(labels)}}
-            out.append({"frames": frames, "stance": stance})
+                             "scores": {lab: round(float(row[k]), 6) for k, lab in enumerate(labels)},
+                             "confident": None if sure is None else bool(sure["stance"][t][i])}
+            out.append({"frames": frames, "stance": stance,
+                        "in_scope": None if in_scope is None else round(float(in_scope[i]), 6)})
         return out
 
     def predict(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        return self.results(self.scores(texts, targets))
+        scores = self.scores(texts, targets)
+        in_scope = self.scope.scores(texts, scores.features) if self.scope is not None else None
+        return self.results(scores, in_scope)
 
     def predict_frame(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> pd.DataFrame:
         """Flat table, one row per passage (the MLflow pyfunc output)."""
@@ -219,6 +255,8 @@ class Predictor:
                 "codebook_sha256": self.codebook.sha256}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         self.classifier.save(path / "classifier")
+        if self.scope is not None:
+            self.scope.save(path / SCOPE_FOLDER)
         (path / SELF_CHECK_FILE).write_text(json.dumps(self.reference or self.reference_scores()))
 
     def codebook_text(self) -> str:
@@ -250,4 +288,5 @@ class Predictor:
                 reference = json.loads((path / SELF_CHECK_FILE).read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path / SELF_CHECK_FILE} is unreadable: {exc}") from exc
-        return cls(classifier=classifier, codebook=codebook, thresholds=thresholds, meta=meta, reference=reference)
+        return cls(classifier=classifier, codebook=codebook, thresholds=thresholds, meta=meta, reference=reference,
+                   scope=ScopeDetector.load(path / SCOPE_FOLDER))

@@ -35,12 +35,7 @@ def export(clf: Any, path: Path) -> None:
     arrays: dict[str, np.ndarray] = {}
     spec: dict[str, Any] = {"vectorizers": {}, "frames": [], "stance": {}}
     for name, vec in (("word", clf.word), ("char", clf.char)):
-        vocab = vec.vocabulary_
-        terms = sorted(vocab, key=vocab.get)
-        spec["vectorizers"][name] = {"analyzer": vec.analyzer, "ngram_range": list(vec.ngram_range),
-                                     "lowercase": vec.lowercase, "strip_accents": vec.strip_accents,
-                                     "sublinear_tf": vec.sublinear_tf, "norm": vec.norm, "terms": terms}
-        arrays[f"{name}_idf"] = vec.idf_.astype(np.float64)
+        spec["vectorizers"][name], arrays[f"{name}_idf"] = describe_vectorizer(vec)
 
     def head(model: Any, key: str) -> Any:
         if isinstance(model, (int, float)):
@@ -54,6 +49,15 @@ def export(clf: Any, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     np.savez(path / ARRAYS, **arrays)
     (path / SPEC).write_text(json.dumps(spec))
+
+
+def describe_vectorizer(vec: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """A fitted scikit-learn ``TfidfVectorizer`` as (settings and terms, idf weights) for ``Vectorizer``."""
+    vocab = vec.vocabulary_
+    terms = sorted(vocab, key=vocab.get)
+    spec = {"analyzer": vec.analyzer, "ngram_range": list(vec.ngram_range), "lowercase": vec.lowercase,
+            "strip_accents": vec.strip_accents, "sublinear_tf": vec.sublinear_tf, "norm": vec.norm, "terms": terms}
+    return spec, vec.idf_.astype(np.float64)
 
 
 def _strip_accents(text: str) -> str:
@@ -81,7 +85,9 @@ def _char_wb_grams(text: str, low: int, high: int) -> list[str]:
     return grams
 
 
-class _Vectorizer:
+class Vectorizer:
+    """A TF-IDF vectoriser's transform, from ``describe_vectorizer``'s output."""
+
     def __init__(self, spec: dict[str, Any], idf: np.ndarray) -> None:
         if spec["analyzer"] not in ("word", "char_wb") or spec["norm"] != "l2":
             raise ValueError(f"unsupported TF-IDF settings {spec['analyzer']!r}, norm {spec['norm']!r}")
@@ -119,8 +125,8 @@ class TfidfRuntime:
         with np.load(path / ARRAYS) as z:
             arrays = {k: z[k] for k in z.files}
         self.codebook = codebook
-        self.word = _Vectorizer(spec["vectorizers"]["word"], arrays["word_idf"])
-        self.char = _Vectorizer(spec["vectorizers"]["char"], arrays["char_idf"])
+        self.word = Vectorizer(spec["vectorizers"]["word"], arrays["word_idf"])
+        self.char = Vectorizer(spec["vectorizers"]["char"], arrays["char_idf"])
         self.offset = len(self.word.index)
         self.frames = [self._head(h, arrays, f"frame{i}") for i, h in enumerate(spec["frames"])]
         self.stance = {t: self._head(h, arrays, f"stance_{t}") for t, h in spec["stance"].items()}

@@ -33,6 +33,12 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     if "realdev_stance_macro_f1" in m:
         print("realdev (real news): frames macro-F1 {:.3f} [{:.3f}, {:.3f}], stance macro-F1 {:.3f} [{:.3f}, {:.3f}]"
               .format(*(m[f"realdev_{t}_macro_f1{s}"] for t in ("frames", "stance") for s in ("", "_ci_low", "_ci_high"))))
+        print("realdev stance F_avg (mean F1 of favor and against) {:.3f} [{:.3f}, {:.3f}]; test {:.3f}".format(
+            *(m[f"realdev_stance_favg{s}"] for s in ("", "_ci_low", "_ci_high")), m["test_stance_favg"]))
+    if "scope_offtopic_out_of_scope_rate" in m:
+        print(f"in_scope: held-out off-topic news out of scope {m['scope_offtopic_out_of_scope_rate']:.3f}, "
+              f"test in scope {m['scope_test_in_scope_rate']:.3f}"
+              + (f", realdev in scope {m['scope_realdev_in_scope_rate']:.3f}" if "scope_realdev_in_scope_rate" in m else ""))
     if result.model_version:
         print(f"registered {config.tracking.registered_model} version {result.model_version} as 'candidate'")
     from training.tracking import run_ui_url

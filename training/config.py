@@ -50,6 +50,10 @@ class DataConfig:
     trained or tuned on): ``auto`` uses ``STANCE_REALDEV`` or ``../shared/realdev/passages.jsonl``
     beside the repository when present and logs ``realdev=absent`` otherwise; ``off`` skips it; any
     other value is a path that must exist."""
+    offtopic: str = "auto"
+    """News on other subjects, for the ``in_scope`` detector trained with every model
+    (``training/scope.py``): ``auto`` uses the packaged ``labels/offtopic`` when present, ``off``
+    trains none (passages then carry ``in_scope: null``), any other value is a folder that must exist."""
     holdout_group: str | None = None
     """Cross-writer check: put every article of this source group (the corpus file's letter prefix,
     e.g. ``s`` for ``s1..s6.jsonl``) in the test split and none in train or validation, so the test

@@ -71,7 +71,8 @@ def bootstrap_intervals(
     seed: int = 0,
 ) -> dict[str, float]:
     """Percentile bootstrap interval (passages resampled with replacement) of frames and stance
-    macro-F1, as ``{prefix}frames_macro_f1_ci_low``/``_ci_high`` and the same for stance.
+    macro-F1 and of stance F_avg, as ``{prefix}frames_macro_f1_ci_low``/``_ci_high`` and the same
+    for ``stance_macro_f1`` and ``stance_favg``.
 
     The per-resample F1 matches ``evaluate_arrays`` (zero when a class has no true and no
     predicted member)."""
@@ -80,17 +81,20 @@ def bootstrap_intervals(
     idx = rng.integers(0, n, size=(n_resamples, n))
     yt, yp = frames_true[idx].astype(bool), frames_pred[idx].astype(bool)  # (R, n, F)
     frames = _f1((yt & yp).sum(1), (~yt & yp).sum(1), (yt & ~yp).sum(1)).mean(1)
-    per_target = []
+    per_target, favg = [], []
     k = len(codebook.stance_labels)
+    polar = [i for i, lab in enumerate(codebook.stance_labels) if lab in ("favor", "against")]
     for t in codebook.target_ids:
         t_true, t_pred = stance_true[t][idx], stance_pred[t][idx]
-        f1s = [_f1(((t_true == c) & (t_pred == c)).sum(1), ((t_true != c) & (t_pred == c)).sum(1),
-                   ((t_true == c) & (t_pred != c)).sum(1)) for c in range(k)]
-        per_target.append(np.mean(f1s, axis=0))
+        f1s = np.array([_f1(((t_true == c) & (t_pred == c)).sum(1), ((t_true != c) & (t_pred == c)).sum(1),
+                            ((t_true == c) & (t_pred != c)).sum(1)) for c in range(k)])
+        per_target.append(f1s.mean(axis=0))
+        favg.append(f1s[polar].mean(axis=0))
     stance = np.mean(per_target, axis=0)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     out = {}
-    for key, values in (("frames_macro_f1", frames), ("stance_macro_f1", stance)):
+    for key, values in (("frames_macro_f1", frames), ("stance_macro_f1", stance),
+                        ("stance_favg", np.mean(favg, axis=0))):
         out[f"{prefix}{key}_ci_low"] = float(np.percentile(values, lo))
         out[f"{prefix}{key}_ci_high"] = float(np.percentile(values, hi))
     return out

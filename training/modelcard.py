@@ -37,6 +37,18 @@ def model_card(
         if "realdev_stance_macro_f1" in metrics else
         "No realdev figures: the real-news evaluation set was absent when this model was trained, so its "
         "quality on real reporting is unmeasured.")
+    trust = []
+    for split, name in (("val", "validation"), ("test", "test"), ("realdev", "realdev")):
+        p, c = metrics.get(f"{split}_confident_sides_precision"), metrics.get(f"{split}_confident_sides_coverage")
+        if p is not None and c is not None:
+            trust.append(f"- {name}: confident favor/against decisions {p:.3f} right, covering {c:.3f} of them")
+    for key, text in (("scope_offtopic_out_of_scope_rate", "held-out off-topic news scored out of scope"),
+                      ("scope_offtopic_hard_out_of_scope_rate", "of it, passages using the war's words in other senses"),
+                      ("scope_realdev_in_scope_rate", "realdev scored in scope"),
+                      ("scope_test_in_scope_rate", "test scored in scope")):
+        if key in metrics:
+            trust.append(f"- {text}: {metrics[key]:.3f}")
+    trust_text = "\n".join(trust) or "- not measured: this model has no confidence thresholds or in_scope detector"
     cfg = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(config.items()))
     sizes = ", ".join(f"{k} {v}" for k, v in split_sizes.items())
     return f"""# stance-framing model card ({family})
@@ -44,7 +56,13 @@ def model_card(
 ## Metrics (thresholds tuned on validation)
 {chr(10).join(rows)}
 
-{realdev_note}
+{realdev_note} `stance_favg` is F_avg, the mean F1 of favor and against (the SemEval-2016 stance
+measure); `stance_macro_f1` also averages in neutral's F1, which a model earns by saying neutral often.
+
+## Confidence and scope
+Each decision's `confident` flag uses thresholds chosen on validation for 90% precision per kind
+of decision; `in_scope` comes from a detector trained against news on other subjects.
+{trust_text}
 
 ## Data
 - Corpus digest: `{corpus_digest}`

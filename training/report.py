@@ -60,8 +60,8 @@ def leaderboard(runs: list[Any], codebook: Codebook, champion_run: str | None = 
     """Markdown table ranked by the promotion rule; validation, realdev (with its interval) and test."""
     targets = codebook.target_ids
     head = (["rank", "run", "family", "key params", "selection", "val frames / stance",
-             "realdev frames", "realdev stance", *[f"realdev F_avg {t}" for t in targets],
-             "test frames / stance", "train time (s)", "gate"])
+             "realdev frames", "realdev stance", "realdev F_avg", *[f"realdev F_avg {t}" for t in targets],
+             "test frames / stance", "test F_avg", "train time (s)", "gate"])
     lines = ["| " + " | ".join(head) + " |", "|---:|---|---|---|" + "---:|" * (len(head) - 5) + "---|"]
     for n, (r, failed) in enumerate(ranked(runs, champion_run), start=1):
         m, p = r.data.metrics, r.data.params
@@ -72,8 +72,8 @@ def leaderboard(runs: list[Any], codebook: Codebook, champion_run: str | None = 
         cells = [str(n), name, family, params, f"{selection.score(m):.3f}",
                  f"{_fmt(m, 'val_frames_macro_f1')} / {_fmt(m, 'val_stance_macro_f1')}",
                  _fmt(m, "realdev_frames_macro_f1", True), _fmt(m, "realdev_stance_macro_f1", True),
-                 *[_fmt(m, f"realdev_stance_{t}_favg") for t in targets],
-                 f"{_fmt(m, 'test_frames_macro_f1')} / {_fmt(m, 'test_stance_macro_f1')}",
+                 _fmt(m, "realdev_stance_favg", True), *[_fmt(m, f"realdev_stance_{t}_favg") for t in targets],
+                 f"{_fmt(m, 'test_frames_macro_f1')} / {_fmt(m, 'test_stance_macro_f1')}", _fmt(m, "test_stance_favg"),
                  f"{m.get('train_wall_seconds', float('nan')):.0f}", "; ".join(failed) or "passes"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

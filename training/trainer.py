@@ -29,7 +29,8 @@ from labels.splits import SplitConfig
 from stance_model.encoder import INT8_APPLIED
 from stance_model.onnx_runtime import ONNX_APPLIED
 from stance_model.predictor import Predictor
-from training import figures, tracking
+from training import figures, scope, tracking
+from training.confidence import confidence_metrics, fit_confidence
 from training.config import ExperimentConfig
 from training.data import TaskData, load_realdev_data, subsample_articles, to_task_data
 from training.evaluation import evaluate, evaluate_with_interval, tune
@@ -218,6 +219,7 @@ def train(config: ExperimentConfig) -> TrainResult:
     tracking.fail_dead_runs(experiment_id)
     started = time.perf_counter()
     data = load(config)
+    offtopic = scope.load_offtopic_folder(config.data.offtopic)
     codebook = data.corpus.codebook
     run_name = config.tracking.run_name or f"{config.model.family}-{time.strftime('%Y%m%d-%H%M%S')}"
     tags = {"family": config.model.family, "codebook_version": codebook.version,
@@ -246,6 +248,16 @@ def train(config: ExperimentConfig) -> TrainResult:
         for split, prefix, d in data.eval_splits():
             got, scores[split] = evaluate_with_interval(predictor, d, prefix, val_scores if split == "validation" else None)
             metrics.update(got)
+        predictor.meta["confidence"] = fit_confidence(predictor, data.validation, scores["validation"])
+        for split, prefix, d in data.eval_splits():
+            metrics.update(confidence_metrics(predictor, d, scores[split], predictor.meta["confidence"], prefix))
+        if offtopic is not None:
+            splits = {split: (d.texts, scores[split].features) for split, _, d in data.eval_splits()}
+            predictor.scope = scope.train_scope(offtopic, data.train.texts, splits,
+                                                lambda texts: classifier.predict_scores(texts).features,
+                                                config.train.seed)
+            metrics.update(predictor.scope.figures)
+            metrics.update(scope.measure_offtopic(predictor, offtopic[1]))
         if data.realdev is not None:
             tracking.set_tags({"realdev_digest": data.realdev_digest, "realdev_passages": len(data.realdev)})
         else:
@@ -263,7 +275,8 @@ def train(config: ExperimentConfig) -> TrainResult:
             if config.tracking.log_figures:
                 log_evaluation(predictor, data, scores)
             pdir = Path(tmp) / "predictor"
-            predictor.meta["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val_", "test_", "realdev_"))}
+            predictor.meta["metrics"] = {k: v for k, v in metrics.items()
+                                       if k.startswith(("val_", "test_", "realdev_", "scope_", "offtopic_"))}
             predictor.save(pdir)
             example = pd.DataFrame({"text": INPUT_EXAMPLE})
             output = predictor.predict_frame(INPUT_EXAMPLE)

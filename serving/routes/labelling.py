@@ -26,5 +26,6 @@ async def articles(body: ArticleRequest, service: ServiceDep, model: ModelDep, c
     """Split an article into passages, label each, and summarise the article with evidence."""
     check_article(body.title, body.text, cfg)
     targets = check_targets(model.predictor.codebook.target_ids, body.targets)
-    out = await service.article(model, body.title, body.text, targets, cfg.max_article_passages)
+    out = await service.article(model, body.title, body.text, targets, cfg.max_article_passages,
+                                evidence_sentences=body.evidence_sentences)
     return {"model": model.ref(), **out}

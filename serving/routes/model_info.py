@@ -24,6 +24,6 @@ async def model_info(model: ModelDep) -> dict:
     return {**model.ref(), "model_id": model.model_id, "digest": model.digest, "source": model.source,
             "loaded_at": model.loaded_at, "family": meta.get("family"), "self_check": meta.get("self_check", {}),
             "int8_check": meta.get("int8_check"), "codebook_version": model.predictor.codebook.version,
-            "thresholds": model.predictor.thresholds,
+            "thresholds": model.predictor.thresholds, "confidence": meta.get("confidence"),
             "metrics": {k: float(v) for k, v in meta.get("metrics", {}).items()},
             "optimizations": list(meta.get("inference_optimizations", []))}

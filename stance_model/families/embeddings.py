@@ -41,7 +41,10 @@ class EmbeddingModel(Model):
         return out
 
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
-        return self.heads.scores(self.embed(texts), targets)
+        x = self.embed(texts)
+        scores = self.heads.scores(x, targets)
+        scores.features = x
+        return scores
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         if not int8:

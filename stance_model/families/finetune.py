@@ -95,9 +95,15 @@ class MultiTaskModel(nn.Module):
         return passage, torch.cat([targets, passage.unsqueeze(1).expand_as(targets)], dim=-1)
 
     def forward(self, batch: dict[str, torch.Tensor], from_layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, stance, _ = self.with_features(batch, from_layer)
+        return frames, stance
+
+    def with_features(self, batch: dict[str, torch.Tensor], from_layer: int = 0
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(frame logits, stance logits, passage features): ``forward`` and what the scope detector reads."""
         passage, pair = self.features(batch, from_layer)
         frames, stance = self.frame_head(self.dropout(passage)), self.stance_head(self.dropout(pair))
-        return frames / self.temperature[0], stance / self.temperature[1]
+        return frames / self.temperature[0], stance / self.temperature[1], passage
 
 
 class FinetuneModel(Model):
@@ -207,10 +213,15 @@ class FinetuneModel(Model):
         n = len(texts)
         frames = np.zeros((n, len(self.codebook.frame_ids)), dtype=np.float32)
         stance = np.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)), dtype=np.float32)
-        for idx, f, s in self._forward(texts, batch_size):
+        features: np.ndarray | None = None
+        for idx, f, s, p in self._forward(texts, batch_size):
             frames[idx] = torch.sigmoid(f).cpu().numpy()
             stance[idx] = torch.softmax(s, dim=-1).cpu().numpy()
-        scores = Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)})
+            if p is not None:
+                features = np.zeros((n, p.shape[-1]), dtype=np.float32) if features is None else features
+                features[idx] = p.cpu().numpy()
+        scores = Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)},
+                        features=features)
         return self._blend(scores, texts, targets) if self.tfidf is not None else scores
 
     def _blend(self, scores: Scores, texts: Sequence[str], targets: list[str]) -> Scores:
@@ -218,12 +229,14 @@ class FinetuneModel(Model):
         w = self.spec.tfidf_blend
         other = self.tfidf.predict_scores(list(texts), targets)
         return Scores(frames=((1 - w) * scores.frames + w * other.frames).astype(np.float32),
-                      stance={t: ((1 - w) * p + w * other.stance[t]).astype(np.float32) for t, p in scores.stance.items()})
+                      stance={t: ((1 - w) * p + w * other.stance[t]).astype(np.float32) for t, p in scores.stance.items()},
+                      features=scores.features)
 
     def _forward(self, texts: Sequence[str], batch_size: int = INFERENCE_BATCH
-                 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-        """(indices, frame logits, stance logits) per length-sorted batch, temperature applied; call
-        it under ``torch.inference_mode``."""
+                 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """(indices, frame logits, stance logits, passage features) per length-sorted batch,
+        temperature applied (features ``None`` from an int8 graph exported without them); call it
+        under ``torch.inference_mode``."""
         items = self.encode(list(texts))
         if self.runner is not None:
             for i, item in enumerate(items):
@@ -231,7 +244,7 @@ class FinetuneModel(Model):
             return
         self.model.eval()
         for idx in length_batches([len(x["input_ids"]) for x in items], batch_size):
-            yield idx, *self.model(self.collate([items[i] for i in idx]))
+            yield idx, *self.model.with_features(self.collate([items[i] for i in idx]))
 
     def optimize_for_inference(self, int8: bool = False) -> list[str]:
         self._target_cache = self._target_ids()

@@ -21,6 +21,9 @@ class FakePredictor:
         self.batches: list[int] = []
         self.lock = threading.Lock()
 
+    def check_targets(self, targets):
+        return self.codebook.target_ids if targets is None else list(dict.fromkeys(targets))
+
     def predict(self, texts, targets=None):
         with self.lock:
             self.batches.append(len(texts))
@@ -32,10 +35,13 @@ class FakePredictor:
         out = []
         for t in texts:
             low = t.lower()
-            frames = {f: {"score": 0.9 if k in low else 0.1, "label": k in low} for f, k in KEYWORDS.items()}
+            frames = {f: {"score": 0.9 if k in low else 0.1, "label": k in low, "confident": True}
+                      for f, k in KEYWORDS.items()}
             label = "favor" if "yes" in low else "against" if "no " in low else "neutral"
             scores = {lab: (0.8 if lab == label else 0.1) for lab in self.codebook.stance_labels}
-            out.append({"frames": frames, "stance": {tg: {"label": label, "scores": scores} for tg in targets}})
+            stance = {tg: {"label": label, "scores": scores, "confident": label == "neutral"} for tg in targets}
+            in_scope = 0.9 if any(k in low for k in KEYWORDS.values()) else 0.1
+            out.append({"frames": frames, "stance": stance, "in_scope": in_scope})
         return out
 
 

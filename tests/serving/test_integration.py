@@ -36,6 +36,14 @@ def test_classify_with_the_registered_champion(registered_store, tmp_path):
         assert len(body["results"]) == 2
         info = httpx.get(url + "/v1/model").json()
         assert info["family"] == "finetune" and "test_frames_macro_f1" in info["metrics"]
+        assert "realdev_stance_favg" in info["metrics"] and "scope_offtopic_out_of_scope_rate" in info["metrics"]
+        # every decision carries its confidence flag and every passage its in_scope score, from what
+        # this model was trained with (thresholds chosen on validation, a detector on its passage features)
+        assert info["confidence"]["precision"] == 0.9
+        for result in body["results"]:
+            assert 0.0 <= result["in_scope"] <= 1.0
+            assert all(isinstance(f["confident"], bool) for f in result["frames"].values())
+            assert all(isinstance(t["confident"], bool) for t in result["stance"].values())
         # the MLflow scoring protocol gives the same numbers as /v1/classify (same passages in the
         # same batch: int8 serving quantises activations per batch)
         inv = httpx.post(url + "/invocations", json={"dataframe_split": {"columns": ["text"], "data": [

@@ -23,12 +23,14 @@ def test_classify_contract(client):
     assert len(body["results"]) == 2
     first, second = body["results"]
     assert set(first["frames"]) == {"security_guarantee", "territorial_compromise", "escalation_risk"}
-    assert first["frames"]["escalation_risk"] == {"score": 0.9, "label": True}
+    assert first["frames"]["escalation_risk"] == {"score": 0.9, "label": True, "confident": True}
     assert first["frames"]["territorial_compromise"]["label"] is False
     assert second["frames"]["territorial_compromise"]["label"] is True
     assert second["stance"]["nato_protection"]["label"] == "favor"
     assert set(second["stance"]["nato_protection"]["scores"]) == {"favor", "against", "neutral"}
+    assert second["stance"]["nato_protection"]["confident"] is False
     assert set(first["stance"]) == {"nato_protection", "territorial_concession"}
+    assert first["in_scope"] == 0.9
 
 
 def test_classify_subset_of_targets(client):
@@ -97,7 +99,7 @@ def test_request_id_echoed_or_generated(client):
 
 
 def test_articles_split_offsets_and_summary(client):
-    text = ("Kyiv will not give up land, officials said on Sunday evening. A missile test followed.\n\n"
+    text = ("Kyiv will cede no land, officials said on Sunday evening. A missile test followed.\n\n"
             "The guarantee talks resumed on Monday in the capital city.\n"
             "A final paragraph about grain prices and the coming harvest season.")
     r = client.post("/v1/articles", json={"title": "Land talks stall", "text": text})
@@ -113,10 +115,23 @@ def test_articles_split_offsets_and_summary(client):
     assert summary["frames"]["territorial_compromise"]["share"] == pytest.approx(2 / 4)
     assert summary["frames"]["escalation_risk"]["max_score"] == pytest.approx(0.9)
     ev = summary["frames"]["escalation_risk"]["evidence"]
-    assert ev[0]["passage"] == 1 and ev[0]["sentences"] == ["A missile test followed."]
-    assert summary["frames"]["security_guarantee"]["evidence"][0]["sentences"] == [
-        "The guarantee talks resumed on Monday in the capital city."]
+    assert ev[0]["passage"] == 1 and [s["text"] for s in ev[0]["sentences"]] == ["A missile test followed."]
+    guarantee = summary["frames"]["security_guarantee"]["evidence"][0]["sentences"][0]
+    assert guarantee["text"] == "The guarantee talks resumed on Monday in the capital city."
+    assert text[guarantee["start"]:guarantee["end"]] == guarantee["text"]
+    land = summary["frames"]["territorial_compromise"]["evidence"]
+    assert [(e["passage"], e["source"]) for e in land] == [(0, "title"), (1, "text")]
+    assert land[0]["sentences"][0]["start"] == 0 and land[0]["sentences"][0]["text"] == "Land talks stall"
+    # passage 1 has two sentences: only the one carrying the frame alone is cited, at its place in the text
+    (only,) = land[1]["sentences"]
+    assert only["text"] == "Kyiv will cede no land, officials said on Sunday evening."
+    assert text[only["start"]:only["end"]] == only["text"]
     assert set(summary["stance"]) == {"nato_protection", "territorial_concession"}
+    # "no " marks passage 1 as against in the fake: one side only, margin 1, its sentence cited
+    stance = summary["stance"]["territorial_concession"]
+    assert stance["label"] == "against" and stance["margin"] == 1.0
+    assert stance["weights"] == {"favor": 0.0, "against": pytest.approx(0.8)}
+    assert [(e["label"], e["passage"]) for e in stance["evidence"]] == [("against", 1)]
 
 
 def test_articles_split_long_paragraphs_at_sentences(client):
@@ -263,3 +278,28 @@ def test_the_queue_gauge_falls_back_to_zero_when_idle(client):
         assert client.post("/v1/classify", json={"texts": ["one", "two", "three"]}).status_code == 200
     gauge = re.search(r"^inference_queue_passages (\S+)$", client.get("/metrics").text, re.MULTILINE)
     assert gauge and float(gauge.group(1)) == 0.0
+
+
+def test_article_stance_evidence_sentences_point_into_the_text(client):
+    text = ("The talks opened in Geneva on a grey morning.\n"
+            "Yes, said the minister, the alliance must take Kyiv in. The hall applauded loudly.")
+    body = client.post("/v1/articles", json={"text": text, "targets": ["nato_protection"]}).json()
+    stance = body["summary"]["stance"]
+    assert list(stance) == ["nato_protection"] and stance["nato_protection"]["label"] == "favor"
+    (item,) = stance["nato_protection"]["evidence"]
+    assert item["label"] == "favor" and item["source"] == "text"
+    assert [s["text"] for s in item["sentences"]] == ["Yes, said the minister, the alliance must take Kyiv in."]
+    for s in item["sentences"]:
+        assert text[s["start"]:s["end"]] == s["text"]
+
+
+def test_article_evidence_without_sentences_labels_nothing_more(client):
+    text = "Yes, the alliance must take Kyiv in. The hall applauded.\nA missile test followed on Monday near the northern border."
+    fake = client.app.state.service.model.predictor
+    before = len(fake.batches)
+    body = client.post("/v1/articles", json={"text": text, "evidence_sentences": False}).json()
+    assert sum(fake.batches[before:]) == 2  # the two passages, no sentence labelled again
+    (item,) = body["summary"]["stance"]["nato_protection"]["evidence"]
+    assert item["passage"] == 0 and item["sentences"] == []
+    with_sentences = client.post("/v1/articles", json={"text": text}).json()
+    assert with_sentences["summary"]["stance"]["nato_protection"]["evidence"][0]["sentences"]

@@ -83,7 +83,7 @@ class HeadPhases:
         n = len(validation.texts)
         frame_logits = torch.zeros((n, len(self.codebook.frame_ids)))
         stance_logits = torch.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)))
-        for idx, f, s in self._forward(validation.texts):
+        for idx, f, s, _ in self._forward(validation.texts):
             frame_logits[idx], stance_logits[idx] = f.float().cpu(), s.float().cpu()
         frame_y = torch.from_numpy(validation.frames).float()
         stance_y = torch.from_numpy(validation.stance_matrix(self.codebook.target_ids)).long()

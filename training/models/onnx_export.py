@@ -11,15 +11,17 @@ from stance_model.onnx_runtime import INPUTS, ONNX_FILE
 
 
 class _Graph(torch.nn.Module):
-    """The model with plain tensor inputs (masks as int64) for the exporter."""
+    """The model with plain tensor inputs (masks as int64) for the exporter; its outputs are the
+    frame and stance logits and the passage features (``MultiTaskModel.with_features``)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, input_ids, token_type_ids, attention_mask, passage_mask, target_masks):
-        return self.model({"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask,
-                           "passage_mask": passage_mask.bool(), "target_masks": target_masks.bool()})
+        return self.model.with_features({"input_ids": input_ids, "token_type_ids": token_type_ids,
+                                         "attention_mask": attention_mask, "passage_mask": passage_mask.bool(),
+                                         "target_masks": target_masks.bool()})
 
 
 def export_int8(model: torch.nn.Module, example: dict[str, torch.Tensor], dest: Path) -> Path:
@@ -37,8 +39,9 @@ def export_int8(model: torch.nn.Module, example: dict[str, torch.Tensor], dest: 
         fp32 = Path(tmp) / "fp32.onnx"
         with torch.no_grad():
             torch.onnx.export(_Graph(model), tuple(example[k].to(torch.int64) for k in INPUTS), str(fp32),
-                              input_names=list(INPUTS), output_names=["frames", "stance"],
-                              dynamic_axes={**dynamic, "frames": {0: "batch"}, "stance": {0: "batch"}},
+                              input_names=list(INPUTS), output_names=["frames", "stance", "passage"],
+                              dynamic_axes={**dynamic, "frames": {0: "batch"}, "stance": {0: "batch"},
+                                            "passage": {0: "batch"}},
                               opset_version=17, dynamo=False)
         level = logging.getLogger().level
         # the quantiser logs every node at INFO, and on every run a WARNING recommending its optional

@@ -129,7 +129,8 @@ def main() -> int:
     rate = {k: (a / n if n else float("nan"), n) for k, (a, n) in m["agree"].items()}
     lines = [
         "# What evidence costs (`experiments/benchmarks/evidence.py`)", "",
-        f"Model: `{args.predictor}`, family {predictor.classifier.family}; served as: {'; '.join(applied)}.",
+        (f"Model: run `{predictor.meta.get('run_name', '?')}` (corpus {str(predictor.meta.get('corpus_digest'))[:16]}), "
+         f"family {predictor.classifier.family}; served as: {'; '.join(applied)}."),
         (f"{len(articles)} test-split articles (one paragraph per passage, "
         f"{statistics.median(len(a.splitlines()) for a in articles):.0f} passages at the median), one run "
         f"on {time.strftime('%Y-%m-%d')}."), "",

@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit score
 
 setup:
 	bash scripts/setup.sh
@@ -31,7 +31,11 @@ test:
 	$(PY) -m pytest -q
 	$(PY) scripts/audit.py
 
-LINTED := labels stance_model training serving tests experiments scripts
+LINTED := labels stance_model training serving scoring tests experiments scripts
+
+# score an archive with the champion: make score INPUT=articles.jsonl OUT=scored/ (rerun to resume)
+score: setup
+	$(PY) -m scoring score $(INPUT) --out $(OUT)
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)

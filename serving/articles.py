@@ -97,3 +97,14 @@ def split_article(text: str, max_words: int = MAX_WORDS, min_words: int = MIN_WO
         (before, n1), (last, n2) = merged[-2], merged.pop()
         merged[-1] = (Span(before.start, last.end, "text"), n1 + n2)
     return [span for span, _ in merged]
+
+
+def article_passages(title: str | None, text: str) -> list[dict]:
+    """The passages an article is labelled in, each with ``start``, ``end``, ``source`` and ``text``:
+    the title first when there is one (offsets in the title), then ``split_article``'s passages."""
+    passages: list[dict] = []
+    if title and title.strip():
+        passages.append({"start": 0, "end": len(title), "source": "title", "text": title})
+    passages += [{"start": s.start, "end": s.end, "source": "text", "text": text[s.start:s.end]}
+                 for s in split_article(text)]
+    return passages

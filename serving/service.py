@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from serving.articles import split_article
+from serving.articles import article_passages
 from serving.batching import Batcher
 from serving.metrics import ServiceMetrics
 from serving.model import LoadedModel, ModelLoadError
-from serving.summary import attach, cited_sentences, evidence_passages, stance_vote, summarise
+from serving.summary import attach, plan_evidence, summarise_article
 from serving.validation import InputError
 
 log = logging.getLogger(__name__)
@@ -205,11 +205,7 @@ class Service:
         without ``evidence_sentences`` the evidence names passages only and no sentence is labelled.
 
         Raises ``InputError`` (413) if the article splits into more than ``max_passages`` passages."""
-        spans = await asyncio.to_thread(split_article, text)  # a long article's split stays off the event loop
-        passages: list[dict[str, Any]] = []
-        if title and title.strip():
-            passages.append({"start": 0, "end": len(title), "source": "title", "text": title})
-        passages += [{"start": s.start, "end": s.end, "source": "text", "text": text[s.start:s.end]} for s in spans]
+        passages = await asyncio.to_thread(article_passages, title, text)  # a long split stays off the event loop
         if not passages:
             raise InputError("the article has no text to label", field="text")
         if len(passages) > max_passages:
@@ -219,20 +215,9 @@ class Service:
         results = await self.classify(model, [p["text"] for p in passages], targets)
         codebook = model.predictor.codebook
         used = model.predictor.check_targets(targets)
-        target_frames = {t.id: t.frame for t in codebook.targets}
-        votes = {t: stance_vote(results, t, codebook.stance_labels, target_frames[t]) for t in used}
-        cited = evidence_passages(results, codebook.frame_ids, used, votes, codebook.stance_labels)
-        sents = await self._sentences(model, passages, results, cited, used) if evidence_sentences else {}
-        summary = summarise(passages, results, sents, codebook.frame_ids, codebook.stance_labels, used, target_frames)
+        sents, pending = plan_evidence(passages, results, codebook, used) if evidence_sentences else ({}, [])
+        if pending:
+            attach(sents, pending, await self.classify(model, [span["text"] for _, span in pending], used))
+        summary = summarise_article(passages, results, sents, codebook, used)
         out = [{"index": i, **p, **r} for i, (p, r) in enumerate(zip(passages, results, strict=True))]
         return {"passages": out, "summary": summary}
-
-    async def _sentences(self, model: LoadedModel, passages: list[dict[str, Any]], results: list[dict[str, Any]],
-                         cited: set[int], targets: list[str]) -> dict[int, list[tuple[dict[str, Any], dict[str, Any]]]]:
-        """The sentences of each cited passage with offsets, each with its result when labelled alone:
-        a passage of one sentence is its own result; the sentences of the others go in one call."""
-        sents, pending = cited_sentences(passages, results, cited)
-        if pending:
-            labelled = await self.classify(model, [span["text"] for _, span in pending], targets)
-            attach(sents, pending, labelled)
-        return sents

@@ -159,3 +159,19 @@ def summarise(passages: list[dict[str, Any]], results: list[dict[str, Any]],
     scope = [r.get("in_scope") for r in results]
     in_scope = None if not scope or None in scope else round(sum(v >= IN_SCOPE_CUT for v in scope) / n, 6)
     return {"passages": len(results), "in_scope_share": in_scope, "frames": frames, "stance": stance}
+
+
+def plan_evidence(passages: list[dict[str, Any]], results: list[dict[str, Any]], codebook: Any,
+                  targets: list[str]) -> tuple[Sentences, list[tuple[int, dict[str, Any]]]]:
+    """The sentences the summary will cite, and those still to be labelled (``cited_sentences``)."""
+    frames = {t.id: t.frame for t in codebook.targets}
+    votes = {t: stance_vote(results, t, codebook.stance_labels, frames[t]) for t in targets}
+    cited = evidence_passages(results, codebook.frame_ids, targets, votes, codebook.stance_labels)
+    return cited_sentences(passages, results, cited)
+
+
+def summarise_article(passages: list[dict[str, Any]], results: list[dict[str, Any]], sents: Sentences,
+                      codebook: Any, targets: list[str]) -> dict[str, Any]:
+    """``summarise`` with the label space and target frames read from ``codebook``."""
+    return summarise(passages, results, sents, codebook.frame_ids, codebook.stance_labels, targets,
+                     {t.id: t.frame for t in codebook.targets})

@@ -36,7 +36,7 @@ from labels.dataset import load_corpus
 from labels.splits import SplitConfig
 from serving.model import LoadedModel
 from serving.service import Service
-from serving.summary import attach, cited_sentences, evidence_passages, stance_vote, summarise
+from serving.summary import attach, plan_evidence, summarise_article
 from stance_model.predictor import Predictor
 
 OUT = Path(__file__).with_name("EVIDENCE.md")
@@ -66,14 +66,11 @@ def chosen(summary: dict[str, Any]) -> dict[tuple, tuple]:
 
 def summary_with(predictor: Predictor, passages: list[dict], results: list[dict], label_sentences) -> dict:
     """The article summary with evidence sentences labelled by ``label_sentences`` (texts -> results)."""
-    cb = predictor.codebook
-    targets, frames = cb.target_ids, {t.id: t.frame for t in cb.targets}
-    votes = {t: stance_vote(results, t, cb.stance_labels, frames[t]) for t in targets}
-    cited = evidence_passages(results, cb.frame_ids, targets, votes, cb.stance_labels)
-    sents, pending = cited_sentences(passages, results, cited)
+    targets = predictor.codebook.target_ids
+    sents, pending = plan_evidence(passages, results, predictor.codebook, targets)
     if pending:
         attach(sents, pending, label_sentences([s["text"] for _, s in pending]))
-    return summarise(passages, results, sents, cb.frame_ids, cb.stance_labels, targets, frames)
+    return summarise_article(passages, results, sents, predictor.codebook, targets)
 
 
 async def measure(predictor: Predictor, articles: list[str]) -> dict[str, Any]:
@@ -93,14 +90,10 @@ async def measure(predictor: Predictor, articles: list[str]) -> dict[str, Any]:
             results = await service.classify(model, [p["text"] for p in passages], None)
             passages_only.append(time.perf_counter() - t0)
             served = chosen(answer["summary"])
-            cb = predictor.codebook
-            votes = {t: stance_vote(results, t, cb.stance_labels, c.frame) for t, c in zip(cb.target_ids, cb.targets,
-                                                                                          strict=True)}
-            cited = evidence_passages(results, cb.frame_ids, cb.target_ids, votes, cb.stance_labels)
-            sents, pending = cited_sentences(passages, results, cited)
+            sents, pending = plan_evidence(passages, results, predictor.codebook, predictor.codebook.target_ids)
             relabelled += len(pending)
-            cited_total += len(cited)
-            one_sentence += len(cited - {j for j, _ in pending})
+            cited_total += len(sents)
+            one_sentence += len(set(sents) - {j for j, _ in pending})
             if tfidf is not None:
                 cheap = chosen(summary_with(predictor, passages, results,
                                             lambda texts: predictor.results(tfidf.predict_scores(texts))))

@@ -1,0 +1,82 @@
+"""``python -m scoring score INPUT --out DIR``: label every article of a JSONL, CSV or Parquet file.
+
+The model is what the service would serve (``STANCE_MODEL_URI``, default the registered champion,
+loaded and checked the same way, int8 when its training check passed). Exit 0 when every record
+was scored or rejected (``DIR/rejects.jsonl`` says why), 2 on an unusable input or output, 3
+when no model can be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scoring")
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="score a file of articles into an output folder (resumable)")
+    score.add_argument("input", type=Path, help="articles: .jsonl, .csv or .parquet with id, text and optional "
+                                                "title, published (ISO date) and source")
+    score.add_argument("--out", type=Path, required=True, help="output folder: passages/, articles/, rejects.jsonl, "
+                                                               "summary.json; a rerun skips what it holds")
+    score.add_argument("--format", choices=("parquet", "jsonl"), default="parquet", help="part file format")
+    score.add_argument("--model-uri", help="registered model (default STANCE_MODEL_URI, else the champion)")
+    score.add_argument("--targets", nargs="+", help="stance targets (default: every codebook target)")
+    score.add_argument("--chunk", type=int, default=64, help="articles per part file and per model call")
+    score.add_argument("--no-evidence-sentences", action="store_true",
+                       help="cite passages only; skip labelling their sentences (about half the time)")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from scoring.inputs import InputError, input_format
+    from scoring.local import score_file
+    from scoring.output import OutputDir, OutputError
+    from serving.config import get_settings
+    from serving.model import ModelLoadError, ModelStore
+    from stance_model.offline import force_offline
+    from stance_model.predictor import UnknownTargetError
+
+    force_offline()
+    settings = get_settings()
+    if args.chunk < 1:
+        print("error: --chunk must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        input_format(args.input)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        model = ModelStore(args.model_uri or settings.model_uri, settings.tracking_uri, settings.cache_dir,
+                           int8=settings.int8).load(allow_cache=True)
+    except ModelLoadError as exc:
+        print(f"error: no model to score with: {exc}", file=sys.stderr)
+        return 3
+    try:
+        model.predictor.check_targets(args.targets)
+        out = OutputDir(args.out, args.format, model.digest or "")
+        summary = score_file(model, args.input, out, targets=args.targets, chunk=args.chunk,
+                             evidence_sentences=not args.no_evidence_sentences,
+                             max_chars=settings.max_article_chars, max_passages=settings.max_article_passages,
+                             progress=not args.quiet)
+    except (UnknownTargetError, OutputError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return cmd_score(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

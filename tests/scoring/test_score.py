@@ -67,7 +67,7 @@ def run_cli(args, store, tmp_path):
     env = {**os.environ, "STANCE_MODEL_URI": f"models:/{store['name']}@champion", "MLFLOW_TRACKING_URI": store["uri"],
            "STANCE_CACHE_DIR": str(tmp_path / "cache")}
     return subprocess.run([sys.executable, "-m", "scoring", "score", *args, "--quiet"], capture_output=True,
-                          text=True, env=env, timeout=600)
+                          text=True, env=env, timeout=600, check=False)
 
 
 def test_cli_scores_rejects_and_resumes(registered_store, tmp_path):

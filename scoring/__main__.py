@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-evidence-sentences", action="store_true",
                        help="cite passages only; skip labelling their sentences (about half the time)")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    tl = sub.add_parser("timeline", help="frame shares and stance per period from a scored folder: CSV and PNG")
+    tl.add_argument("scored", type=Path, help="a folder written by 'score'")
+    tl.add_argument("--by", choices=("day", "week", "month"), default="week", help="period (weeks start on Monday)")
+    tl.add_argument("--split-by-source", action="store_true", help="one row per period and source")
+    tl.add_argument("--csv", type=Path, help="table path (default SCORED/timeline-BY.csv)")
+    tl.add_argument("--png", type=Path, help="chart path (default SCORED/timeline-BY.png)")
+    tl.add_argument("--run-id", help="also log the table and chart to this MLflow run (MLFLOW_TRACKING_URI's store)")
     return parser
 
 
@@ -72,10 +79,37 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from scoring.timeline import TimelineError, chart, timeline
+
+    try:
+        table, counts = timeline(args.scored, args.by, args.split_by_source)
+    except TimelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    csv_path = args.csv or args.scored / f"timeline-{args.by}.csv"
+    png_path = args.png or args.scored / f"timeline-{args.by}.png"
+    table.to_csv(csv_path, index=False)
+    chart(table, png_path, args.by)
+    print(f"{len(table)} rows from {counts['articles']} articles ({counts['undated']} without a date, left out) "
+          f"and {counts['passages']} passages: {csv_path}, {png_path}")
+    if args.run_id:
+        from training import tracking
+
+        try:
+            tracking.configure()
+            tracking.log_files_to_run(args.run_id, [csv_path, png_path], "timeline")
+        except Exception as exc:  # noqa: BLE001 - MLflow raises several types for an unknown run or a dead store
+            print(f"error: the timeline was written but not logged to run {args.run_id}: {exc}", file=sys.stderr)
+            return 3
+        print(f"logged to run {args.run_id} under timeline/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return cmd_score(args)
+    return cmd_score(args) if args.command == "score" else cmd_timeline(args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from training.tracking.runs import (
     log_dataset,
     log_dict,
     log_figure,
+    log_files_to_run,
     log_metrics,
     log_params,
     log_text,
@@ -45,7 +46,7 @@ from training.tracking.runs import (
 __all__ = [
     "CANDIDATE", "CHAMPION", "FAILURE_TAG", "HOST_TAG", "PID_TAG", "ArtifactStoreError", "configure", "describe_run",
     "download_predictor", "ensure_experiment", "fail_dead_runs", "finished_runs", "git_info", "in_run",
-    "log_artifact", "log_benchmark", "log_dataset", "log_dict", "log_figure", "log_metrics", "log_params", "log_predictor",
+    "log_artifact", "log_benchmark", "log_dataset", "log_dict", "log_figure", "log_files_to_run", "log_metrics", "log_params", "log_predictor",
     "log_text", "plain_run", "register", "run_metrics", "run_params", "run_ui_url", "set_alias", "set_tags",
     "store_uri", "tag_version", "training_run", "version_by_alias", "writing_artifacts",
 ]

@@ -243,6 +243,14 @@ def log_artifact(local: Path, folder: str | None = None) -> None:
     mlflow.log_artifact(str(local), folder)
 
 
+def log_files_to_run(run_id: str, paths: list[Path], folder: str) -> None:
+    """Attach files to an existing run (not the active one), under ``folder``."""
+    client = mlflow.MlflowClient()
+    client.get_run(run_id)  # an unknown id fails here, naming it, before anything is written
+    for path in paths:
+        client.log_artifact(run_id, str(path), folder)
+
+
 def store_uri() -> str:
     """The tracking URI in use, without its query (where credentials could be)."""
     return mlflow.get_tracking_uri().split("?")[0]

@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit score
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit score tracking-server
 
 setup:
 	bash scripts/setup.sh
@@ -26,12 +26,17 @@ run: train promote
 	$(PY) -m serving
 
 test:
-	bash scripts/setup.sh --browser
+	bash scripts/setup.sh --browser --postgres
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m pytest -q
 	$(PY) scripts/audit.py
 
 LINTED := labels stance_model training serving scoring tests experiments scripts
+
+# the team tracking server: PostgreSQL + mlflow server on 127.0.0.1 (scripts/tracking_server.sh stop|status)
+tracking-server:
+	bash scripts/setup.sh --postgres
+	bash scripts/tracking_server.sh start
 
 # score an archive with the champion: make score INPUT=articles.jsonl OUT=scored/ (rerun to resume)
 score: setup

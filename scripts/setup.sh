@@ -5,17 +5,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --browser: also install Debian's chromium for the browser test (never a downloaded browser).
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+# --browser: also install Debian's chromium for the browser tests (never a downloaded browser).
+# --postgres: also install Debian's PostgreSQL for the team tracking server (scripts/tracking_server.sh).
+apt_install() {  # apt_install PACKAGE WHAT
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian's chromium for the browser test"
+    echo "==> installing Debian's $1 for $2"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
   else
-    echo "==> note: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get);"
-    echo "    the browser test will be skipped (run: sudo apt-get install chromium)"
+    echo "==> note: $1 is missing and cannot be installed here (needs root and apt-get);"
+    echo "    the tests that need it will be skipped (run: sudo apt-get install $1)"
   fi
-fi
+}
+for arg in "$@"; do
+  case "$arg" in
+    --browser) [ -x /usr/bin/chromium ] || apt_install chromium "the browser tests" ;;
+    --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql "the tracking server" ;;
+    *) echo "unknown option $arg (--browser, --postgres)" >&2; exit 2 ;;
+  esac
+done
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then

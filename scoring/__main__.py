@@ -26,10 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--format", choices=("parquet", "jsonl"), default="parquet", help="part file format")
     score.add_argument("--model-uri", help="registered model (default STANCE_MODEL_URI, else the champion)")
     score.add_argument("--targets", nargs="+", help="stance targets (default: every codebook target)")
-    score.add_argument("--chunk", type=int, default=64, help="articles per part file and per model call")
+    score.add_argument("--chunk", type=int, help="articles per part file (default 64; with --engine spark 1024, "
+                                                 "each chunk being one Spark job)")
     score.add_argument("--no-evidence-sentences", action="store_true",
                        help="cite passages only; skip labelling their sentences (about half the time)")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.add_argument("--engine", choices=("local", "spark"), default="local",
+                       help="local: this process; spark: chunks partitioned over Spark executors (mapInPandas)")
+    score.add_argument("--master", help="Spark master for --engine spark (default: what spark-submit set, else "
+                                        "local[*])")
     tl = sub.add_parser("timeline", help="frame shares and stance per period from a scored folder: CSV and PNG")
     tl.add_argument("scored", type=Path, help="a folder written by 'score'")
     tl.add_argument("--by", choices=("day", "week", "month"), default="week", help="period (weeks start on Monday)")
@@ -51,6 +56,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     force_offline()
     settings = get_settings()
+    args.chunk = args.chunk or (1024 if args.engine == "spark" else 64)
     if args.chunk < 1:
         print("error: --chunk must be at least 1", file=sys.stderr)
         return 2
@@ -68,10 +74,21 @@ def cmd_score(args: argparse.Namespace) -> int:
     try:
         model.predictor.check_targets(args.targets)
         out = OutputDir(args.out, args.format, model.digest or "")
-        summary = score_file(model, args.input, out, targets=args.targets, chunk=args.chunk,
-                             evidence_sentences=not args.no_evidence_sentences,
-                             max_chars=settings.max_article_chars, max_passages=settings.max_article_passages,
-                             progress=not args.quiet)
+        scorer = None
+        if args.engine == "spark":
+            from scoring.spark import SparkScorer
+
+            scorer = SparkScorer(model, args.model_uri or settings.model_uri, settings.tracking_uri,
+                                 str(settings.cache_dir), settings.int8, args.targets, not args.no_evidence_sentences,
+                                 settings.max_article_passages, master=args.master)
+        try:
+            summary = score_file(model, args.input, out, targets=args.targets, chunk=args.chunk,
+                                 evidence_sentences=not args.no_evidence_sentences,
+                                 max_chars=settings.max_article_chars, max_passages=settings.max_article_passages,
+                                 progress=not args.quiet, scorer=scorer)
+        finally:
+            if scorer is not None:
+                scorer.stop()
     except (UnknownTargetError, OutputError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

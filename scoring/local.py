@@ -87,6 +87,22 @@ def score_chunk(predictor: Any, articles: list[Article], targets: list[str] | No
     return out, rejected
 
 
+class LocalScorer:
+    """Scores a chunk of articles in this process: (passage rows, article rows, rejected)."""
+
+    def __init__(self, predictor: Any, ident: dict[str, Any], targets: list[str] | None, evidence_sentences: bool,
+                 max_passages: int) -> None:
+        self.predictor, self.ident, self.targets = predictor, ident, targets
+        self.evidence_sentences, self.max_passages = evidence_sentences, max_passages
+
+    def __call__(self, articles: list[Article]) -> tuple[list[dict], list[dict], list[Rejected]]:
+        scored, rejected = score_chunk(self.predictor, articles, self.targets, self.evidence_sentences,
+                                       self.max_passages)
+        passages = [passage_row(a, i, p, r, self.ident) for a, ps, rs, _ in scored
+                    for i, (p, r) in enumerate(zip(ps, rs, strict=True))]
+        return passages, [article_row(a, s, self.ident) for a, _, _, s in scored], rejected
+
+
 def _chunks(records: Iterable[Article | Rejected], size: int) -> Iterator[list[Article | Rejected]]:
     chunk: list[Article | Rejected] = []
     for r in records:
@@ -100,12 +116,14 @@ def _chunks(records: Iterable[Article | Rejected], size: int) -> Iterator[list[A
 
 def score_file(model: Any, path: Path, out: OutputDir, *, targets: list[str] | None = None, chunk: int = 64,
                evidence_sentences: bool = True, max_chars: int = 200_000, max_passages: int = 256,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, scorer: Any = None) -> dict[str, Any]:
     """Score every article of ``path`` not already in ``out``; return the run's summary (also written
-    to ``out``): read = already scored + scored + rejected."""
+    to ``out``): read = already scored + scored + rejected. ``scorer`` (default ``LocalScorer``)
+    turns a chunk of articles into rows; the Spark engine passes its own."""
     from tqdm import tqdm
 
     ident = model_columns(model)
+    scorer = scorer or LocalScorer(model.predictor, ident, targets, evidence_sentences, max_passages)
     counts = {"read": 0, "already_scored": 0, "scored": 0, "rejected": 0, "passages": 0}
     started = time.perf_counter()
     bar = tqdm(total=count_records(path), unit="article", desc="scoring", disable=not progress, smoothing=0.1)
@@ -113,15 +131,13 @@ def score_file(model: Any, path: Path, out: OutputDir, *, targets: list[str] | N
         counts["read"] += len(records)
         todo = [r for r in records if isinstance(r, Article) and r.id not in out.done]
         counts["already_scored"] += sum(isinstance(r, Article) and r.id in out.done for r in records)
-        scored, rejected = score_chunk(model.predictor, todo, targets, evidence_sentences, max_passages)
+        passages, articles, rejected = scorer(todo) if todo else ([], [], [])
         rejected += [r for r in records if isinstance(r, Rejected)]
-        out.write_part([passage_row(a, i, p, r, ident) for a, ps, rs, _ in scored
-                        for i, (p, r) in enumerate(zip(ps, rs, strict=True))],
-                       [article_row(a, s, ident) for a, _, _, s in scored])
+        out.write_part(passages, articles)
         out.reject([{"line": r.line, "id": r.id, "reason": r.reason} for r in sorted(rejected, key=lambda r: r.line)])
-        counts["scored"] += len(scored)
+        counts["scored"] += len(articles)
         counts["rejected"] += len(rejected)
-        counts["passages"] += sum(len(ps) for _, ps, _, _ in scored)
+        counts["passages"] += len(passages)
         bar.update(len(records))
     bar.close()
     seconds = time.perf_counter() - started

@@ -1,12 +1,14 @@
 """Batch scoring on a generated archive: throughput, memory as the input grows, and its timeline.
 
-    .venv/bin/python experiments/benchmarks/scoring.py [--articles 1000 5000] [--no-evidence-sentences]
+    .venv/bin/python experiments/benchmarks/scoring.py [--articles 1000 5000] [--no-evidence-sentences] [--no-spark]
 
 Generates archives of articles from the corpus's passages (3 to 8 passages each, a title from the
 first sentence of one of them, dates over 26 weeks, 5 outlets; 1% of records broken in the ways
 ``scoring.inputs`` rejects), scores each with ``python -m scoring score`` in a child process
 against the registered champion (``MLFLOW_TRACKING_URI``), and reports per archive size the wall
-time, articles/s, passages/s and the child's peak resident memory. For comparison it measures the
+time, articles/s, passages/s and the child's peak resident memory; the largest archive is also
+scored with ``--engine spark --master local[2]`` (peak memory there is the driver's; the Python
+workers are the JVM's children). For comparison it measures the
 same model's batched throughput in this process (``Predictor.predict`` on 32-passage batches:
 what the service's batcher runs). The largest archive's timeline is drawn with
 ``python -m scoring timeline``. Writes ``experiments/benchmarks/SCORING.md`` and the chart
@@ -91,6 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--no-evidence-sentences", action="store_true")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark local[2] run")
     args = parser.parse_args()
     extra = ["--no-evidence-sentences"] if args.no_evidence_sentences else []
     cores = os.cpu_count() or 1
@@ -100,30 +103,35 @@ def main() -> int:
             src, out = Path(tmp) / f"archive-{n}.jsonl", Path(tmp) / f"scored-{n}"
             generate(n, src)
             wall, rss, summary = run_scoring(src, out, extra)
-            rows.append((n, wall, rss, summary))
+            rows.append(("local", n, wall, rss, summary))
             largest = out
+        if not args.no_spark:
+            n = args.articles[-1]
+            wall, rss, summary = run_scoring(Path(tmp) / f"archive-{n}.jsonl", Path(tmp) / f"spark-{n}",
+                                             [*extra, "--engine", "spark", "--master", "local[2]"])
+            rows.append(("spark local[2]", n, wall, rss, summary))
         subprocess.run([sys.executable, "-m", "scoring", "timeline", str(largest), "--png", str(CHART),
                         "--csv", str(Path(tmp) / "timeline.csv")], cwd=ROOT, check=True, capture_output=True)
         service = batched_throughput()
-    model = rows[-1][3]["model"]
+    model = rows[-1][4]["model"]
     lines = [
         "# Batch scoring (`experiments/benchmarks/scoring.py`)", "",
         (f"Model: {model['model_name']} version {model['model_version']} (run {model['run_id']}); "
         f"{cores} cores; evidence sentences {'off' if extra else 'on'}; one run on {time.strftime('%Y-%m-%d')}. "
         "Wall time includes the child's start and model load."), "",
-        "| articles | read / scored / rejected | passages | wall s | articles/s | passages/s | passages/s per core | peak RSS MB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | articles | read / scored / rejected | passages | wall s | articles/s | passages/s | peak RSS MB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for n, wall, rss, s in rows:
-        lines.append(f"| {n} | {s['read']} / {s['scored']} / {s['rejected']} | {s['passages']} | {wall:.1f} | "
-                     f"{s['scored'] / wall:.1f} | {s['passages'] / wall:.1f} | {s['passages'] / wall / cores:.1f} | "
-                     f"{rss / 2**20:.0f} |")
-    n, wall, rss, s = rows[-1]
-    lines += ["", (f"The service's batched path on this machine (the same model, `predict` on 32-passage batches, "
-                  f"in process): {service:.1f} passages/s, {service / cores:.1f} per core. Batch scoring's "
-                  f"passages/s on {n} articles over it: {s['passages'] / wall / service:.2f} (evidence sentences "
-                  "are labelled on top of the passages, so with them on the scorer labels more text than it "
-                  "counts)."), "", f"Timeline of the {n}-article archive: `{CHART.name}`.", ""]
+    for engine, n, wall, rss, s in rows:
+        lines.append(f"| {engine} | {n} | {s['read']} / {s['scored']} / {s['rejected']} | {s['passages']} | "
+                     f"{wall:.1f} | {s['scored'] / wall:.1f} | {s['passages'] / wall:.1f} | {rss / 2**20:.0f} |")
+    _, n, wall, rss, s = [r for r in rows if r[0] == "local"][-1]
+    lines += ["", (f"The service's batched path on this machine (the same model, `predict` on 32-passage batches "
+                   f"in process, the int8 graph run one passage at a time on one thread, as the local engine runs "
+                   f"it): {service:.1f} passages/s. The local engine's passages/s on {n} articles over it: "
+                   f"{s['passages'] / wall / service:.2f} (its wall time includes start and model load; with "
+                   "evidence sentences on, it also labels sentences it does not count as passages)."), "",
+              f"Timeline of the {n}-article archive: `{CHART.name}`.", ""]
     OUT.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

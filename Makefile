@@ -38,9 +38,10 @@ tracking-server:
 	bash scripts/setup.sh --postgres
 	bash scripts/tracking_server.sh start
 
-# score an archive with the champion: make score INPUT=articles.jsonl OUT=scored/ (rerun to resume)
+# score an archive with the champion: make score INPUT=articles.jsonl OUT=scored/ (rerun to resume);
+# SCORE_ARGS passes options, e.g. SCORE_ARGS="--engine spark --master local[2]"
 score: setup
-	$(PY) -m scoring score $(INPUT) --out $(OUT)
+	$(PY) -m scoring score $(INPUT) --out $(OUT) $(SCORE_ARGS)
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--chunk", type=int, help="articles per part file (default 64; with --engine spark 1024, "
                                                  "each chunk being one Spark job)")
     score.add_argument("--no-evidence-sentences", action="store_true",
-                       help="cite passages only; skip labelling their sentences (about half the time)")
+                       help="cite passages only; skip labelling their sentences (with them, articles took 1.8x "
+                            "as long: experiments/benchmarks/EVIDENCE.md)")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.add_argument("--engine", choices=("local", "spark"), default="local",
                        help="local: this process; spark: chunks partitioned over Spark executors (mapInPandas)")

@@ -105,11 +105,13 @@ class LocalScorer:
 
 def _chunks(records: Iterable[Article | Rejected], size: int) -> Iterator[list[Article | Rejected]]:
     chunk: list[Article | Rejected] = []
+    articles = 0
     for r in records:
         chunk.append(r)
-        if sum(isinstance(x, Article) for x in chunk) >= size:
+        articles += isinstance(r, Article)
+        if articles >= size:
             yield chunk
-            chunk = []
+            chunk, articles = [], 0
     if chunk:
         yield chunk
 

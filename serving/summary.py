@@ -62,7 +62,7 @@ def evidence_passages(results: list[dict[str, Any]], frame_ids: list[str], targe
     """Indices of every passage the summary will cite (their sentences need scores)."""
     needed: set[int] = set()
     for f in frame_ids:
-        needed.update(_best(results, lambda r, f=f: r["frames"][f]["score"] if r["frames"][f]["label"] else None))
+        needed.update(_best(results, _frame_key(f)))
     for t in targets:
         for lab in sides(stance[t]["label"], stance_labels):
             needed.update(_best(results, _stance_key(t, lab)))
@@ -96,6 +96,12 @@ def attach(sents: Sentences, pending: list[tuple[int, dict[str, Any]]], labelled
     """Pair each pending sentence with its result, in place."""
     for (i, span), r in zip(pending, labelled, strict=True):
         sents[i].append((span, r))
+
+
+def _frame_key(frame: str) -> Callable[[dict[str, Any]], float | None]:
+    def key(r: dict[str, Any]) -> float | None:
+        return r["frames"][frame]["score"] if r["frames"][frame]["label"] else None
+    return key
 
 
 def _stance_key(target: str, label: str) -> Callable[[dict[str, Any]], float | None]:
@@ -139,9 +145,7 @@ def summarise(passages: list[dict[str, Any]], results: list[dict[str, Any]],
         frames[f] = {
             "share": sum(r["frames"][f]["label"] for r in results) / n,
             "max_score": max((r["frames"][f]["score"] for r in results), default=0.0),
-            "evidence": _cite(results, passages, sents,
-                              lambda r, f=f: r["frames"][f]["score"] if r["frames"][f]["label"] else None,
-                              lambda r, f=f: r["frames"][f]["score"]),
+            "evidence": _cite(results, passages, sents, _frame_key(f), lambda r, f=f: r["frames"][f]["score"]),
         }
     stance = {}
     for t in targets:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from stance_model.tfidf_arrays import Vectorizer
+from stance_model.tfidf_arrays import Vectorizer, joint_rows
 
 FOLDER, ARRAYS, SPEC = "scope", "scope.npz", "scope.json"
 CUT = 0.5
@@ -37,7 +37,6 @@ class ScopeDetector:
         if spec["kind"] == "tfidf":
             self.word = Vectorizer(spec["vectorizers"]["word"], arrays["word_idf"])
             self.char = Vectorizer(spec["vectorizers"]["char"], arrays["char_idf"])
-            self.offset = len(self.word.index)
 
     @property
     def kind(self) -> str:
@@ -58,9 +57,8 @@ class ScopeDetector:
             x = np.asarray(features, dtype=np.float64)
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
             return x @ coef + intercept
-        rows = zip(self.word.rows(list(texts)), self.char.rows(list(texts)), strict=True)
-        return np.array([coef[np.concatenate([wi, ci + self.offset])] @ np.concatenate([ww, cw])
-                         for (wi, ww), (ci, cw) in rows], dtype=np.float64).reshape(len(texts)) + intercept
+        rows = joint_rows(self.word, self.char, list(texts))
+        return np.array([coef[idx] @ w for idx, w in rows], dtype=np.float64).reshape(len(texts)) + intercept
 
     def scores(self, texts: Sequence[str], features: np.ndarray | None = None) -> np.ndarray | None:
         """In-scope score of each text in [0, 1], under ``CUT`` out of scope; ``None`` without the

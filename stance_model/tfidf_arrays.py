@@ -116,6 +116,14 @@ class Vectorizer:
         return out
 
 
+def joint_rows(word: Vectorizer, char: Vectorizer, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each text's (feature indices, weights) over the word vocabulary followed by the character one,
+    as scikit-learn's ``hstack`` of the two vectorisers lays them out."""
+    offset = len(word.index)
+    return [(np.concatenate([wi, ci + offset]), np.concatenate([ww, cw]))
+            for (wi, ww), (ci, cw) in zip(word.rows(texts), char.rows(texts), strict=True)]
+
+
 class TfidfRuntime:
     """Scores of a fitted TF-IDF model, from ``export``'s files, without scikit-learn."""
 
@@ -127,7 +135,7 @@ class TfidfRuntime:
         self.codebook = codebook
         self.word = Vectorizer(spec["vectorizers"]["word"], arrays["word_idf"])
         self.char = Vectorizer(spec["vectorizers"]["char"], arrays["char_idf"])
-        self.offset = len(self.word.index)
+        self.offset = len(self.word.index)  # where the character features start
         self.frames = [self._head(h, arrays, f"frame{i}") for i, h in enumerate(spec["frames"])]
         self.stance = {t: self._head(h, arrays, f"stance_{t}") for t, h in spec["stance"].items()}
 
@@ -153,8 +161,7 @@ class TfidfRuntime:
 
     def predict_scores(self, texts: Sequence[str], targets: Sequence[str] | None = None) -> Scores:
         texts = list(texts)
-        rows = [(np.concatenate([wi, ci + self.offset]), np.concatenate([ww, cw]))
-                for (wi, ww), (ci, cw) in zip(self.word.rows(texts), self.char.rows(texts), strict=True)]
+        rows = joint_rows(self.word, self.char, texts)
         n = len(texts)
         frames = np.zeros((n, len(self.frames)), dtype=np.float64)
         for j, head in enumerate(self.frames):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -25,6 +24,7 @@ from stance_model.project import REPO_ROOT
 from stance_model.scope import CUT, VALIDATION_KEPT, ScopeDetector
 from stance_model.tfidf_arrays import describe_vectorizer
 from training.data import TaskData, to_task_data
+from training.models.tfidf import vectorizers
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,7 @@ def fit_scope(in_scope: list[str], out_of_scope: list[str], validation: tuple[li
         spec: dict = {"kind": "features"}
         arrays = {"coef": lr.coef_[0].astype(np.float64)}
     else:
-        word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=20000,
-                               strip_accents="unicode", lowercase=True)
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2,
-                               max_features=30000, lowercase=True)
+        word, char = vectorizers(20000, 30000)
         texts = list(in_scope) + list(out_of_scope)
         lr = _regression(hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr(), y, TFIDF_C, seed)
         (wspec, widf), (cspec, cidf) = describe_vectorizer(word), describe_vectorizer(char)

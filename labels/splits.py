@@ -30,11 +30,18 @@ class SplitConfig:
     holdout_group: str | None = None
     """If set, every article of this source group (see ``source_group``) goes to test and no other
     article does: train and validation share the others in their own proportions."""
+    train_groups: tuple[str, ...] = ("ann",)
+    """Source groups whose articles always go to train (``ann``: passages annotated from real news by
+    ``python -m labels annotate``, so the next model learns from them). They are set aside before the
+    stratified pass, so every other article keeps the split it has without them."""
 
     def __post_init__(self) -> None:
         fractions = (self.train, self.validation, self.test)
         if any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
             raise ValueError(f"split fractions must be positive and sum to 1, got {fractions}")
+        if self.holdout_group is not None and self.holdout_group in self.train_groups:
+            raise ValueError(f"source group {self.holdout_group!r} cannot be both held out for test and always "
+                             f"in train (train_groups {self.train_groups})")
 
     def fractions(self) -> dict[str, float]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -60,20 +67,23 @@ def assign_splits(passages: Sequence[Passage], config: SplitConfig | None = None
 
     Articles are visited in an order fixed by a hash of the seed and the article id; each goes
     to the split whose label and size quotas it fills best (a greedy iterative stratification).
-    The result depends only on the corpus content and the seed.
+    The result depends only on the corpus content and the seed. Articles of ``config.train_groups``
+    go to train and take no part in the pass, so adding them changes no other article's split.
     """
     config = config or SplitConfig()
     fractions = config.fractions()
     choices = SPLITS
+    assignment: dict[str, str] = {p.article_id: "train" for p in passages
+                                  if source_group(p.article_id) in config.train_groups}
+    passages = [p for p in passages if p.article_id not in assignment]
     by_article: dict[str, list[Passage]] = defaultdict(list)
     for p in passages:
         by_article[p.article_id].append(p)
-    assignment: dict[str, str] = {}
     if config.holdout_group is not None:
         held = {a for a in by_article if source_group(a) == config.holdout_group}
         if not held:
             raise ValueError(f"no article belongs to source group {config.holdout_group!r}")
-        assignment = {a: "test" for a in held}
+        assignment.update({a: "test" for a in held})
         passages = [p for p in passages if p.article_id not in held]
         by_article = {a: ps for a, ps in by_article.items() if a not in held}
         rest = config.train + config.validation

@@ -1,6 +1,7 @@
 """The validator reports each kind of problem with file and line, and the CLI exits non-zero."""
 
 import json
+from datetime import date, timedelta
 
 import pytest
 
@@ -47,6 +48,13 @@ def test_each_record_problem_is_reported_with_file_and_line(tmp_path, codebook, 
     assert [p.kind for p in problems] == [kind]
     assert problems[0].line == 2 and problems[0].file.endswith("a.jsonl")
     assert str(problems[0]).startswith(f"{problems[0].file}:2: [{kind}]")
+
+
+def test_dates_run_up_to_today(tmp_path, codebook, tiny_rows):
+    today, tomorrow = date.today(), date.today() + timedelta(days=1)
+    assert _problems(tmp_path, codebook, [_ok(tiny_rows, 0, date=today.isoformat())]) == []
+    problems = _problems(tmp_path, codebook, [_ok(tiny_rows, 0, date=tomorrow.isoformat())])
+    assert [p.kind for p in problems] == ["bad-date"] and "(today)" in problems[0].message
 
 
 def test_bad_json_missing_field_and_encoding(tmp_path, codebook, tiny_rows):

@@ -117,3 +117,27 @@ def test_holdout_group_puts_one_source_group_in_test(passages):
     assert grouped["train"] and grouped["validation"]
     with pytest.raises(ValueError, match="no article belongs"):
         assign_splits(passages, SplitConfig(holdout_group="zzz"))
+
+
+def _as_group(passages, group: str) -> list:
+    """The passages moved to new articles of source group ``group`` (ids ``<group>-<old id>``)."""
+    return [type(p)(**{**p.__dict__, "article_id": f"{group}-{p.article_id}", "id": f"{group}-{p.id}"})
+            for p in passages]
+
+
+@pytest.mark.parametrize("corpus", ["tiny", "shipped"])
+def test_train_groups_go_to_train_and_leave_every_other_split_alone(corpus, passages, codebook):
+    if corpus == "shipped":
+        passages, problems = read_corpus(None, codebook)
+        assert problems == []
+    before = assign_splits(passages)
+    added = _as_group(passages[:7], "ann")
+    after = assign_splits([*passages, *added])
+    assert {a: s for a, s in after.items() if a in before} == before
+    assert {after[p.article_id] for p in added} == {"train"}
+
+
+def test_a_group_cannot_be_held_out_and_always_trained_on():
+    with pytest.raises(ValueError, match="both held out"):
+        SplitConfig(holdout_group="ann")
+    assert SplitConfig(holdout_group="ann", train_groups=()).holdout_group == "ann"

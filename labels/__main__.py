@@ -1,4 +1,4 @@
-"""Command line: ``python -m labels validate|stats|agreement``."""
+"""Command line: ``python -m labels validate|stats|agreement|annotate``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from labels import annotate
 from labels.agreement import DEFAULT_SECOND, agreement, read_second, to_markdown
 from labels.codebook import CodebookError, load_codebook
 from labels.corpus import read_corpus
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--second", default=str(DEFAULT_SECOND))
     a.add_argument("--write", default=None, help="also write the table to this Markdown file")
     a.set_defaults(func=cmd_agreement)
+    annotate.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -204,6 +204,19 @@ def near_duplicates(passages: list[Passage]) -> list[tuple[Passage, Passage, str
             seen.add((a.id, b.id))
             out.append((a, b, shared, f"a run of {NEAR_DUP_CONTENT_RUN} content words"))
     return out
+
+
+def repeats(texts: Sequence[str], reference: Sequence[Passage]) -> dict[int, str]:
+    """The texts that are near-duplicates (``near_duplicates``' rule) of a ``reference`` passage: index of
+    the text -> what it shares with which passage. Texts are not compared with each other."""
+    probes = [Passage(id=f"text {i}", article_id=f"text {i}", kind="", date="", text=t, frames=(), stance={},
+                      notes="") for i, t in enumerate(texts)]
+    index = {id(p): i for i, p in enumerate(probes)}
+    found: dict[int, str] = {}
+    for a, b, shared, what in near_duplicates([*reference, *probes]):
+        if id(b) in index and id(a) not in index:
+            found.setdefault(index[id(b)], f"shares {what} with {a.id}: '{shared}'")
+    return found
 
 
 def check_corpus(passages: list[Passage]) -> list[Problem]:

@@ -24,6 +24,10 @@ TEXTS = [
      "minister argued."),
     "Officials in Berlin said the talks on Tuesday covered grain exports and prisoner exchanges.",
 ]
+CORRECTION = {"text": ("Leave Ukraine outside the alliance, the senator warned, and the next ceasefire will only buy "
+                       "Moscow time to regroup."),
+              "title": None, "date": "2025-03-04", "correction": {"stance": {"territorial_concession": "neutral"}},
+              "note": "Says nothing about giving up land"}
 ARTICLE = json.loads((ROOT / "experiments" / "articles" / "seed_membership.json").read_text(encoding="utf-8"))
 
 
@@ -36,7 +40,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as cache:
         token = "example-admin-token-0123456789"
-        settings = Settings(cache_dir=Path(cache), admin_token=token)
+        settings = Settings(cache_dir=Path(cache), admin_token=token, annotation_token=token,
+                            corrections_path=Path(cache) / "corrections.jsonl")
         invocation = {"dataframe_split": {"columns": ["text"], "data": [[TEXTS[0]]]}}
         with TestClient(create_app(settings), raise_server_exceptions=True) as client:
             def answer(method: str, path: str, body: dict | None = None, **kwargs) -> dict:
@@ -53,6 +58,9 @@ def main() -> int:
                 "readyz": {"response": answer("GET", "/readyz")},
                 "healthz": {"response": answer("GET", "/healthz")},
             }
+            examples["corrections"] = {"request": CORRECTION, "response": answer(
+                "POST", "/v1/corrections", CORRECTION, headers={"Authorization": f"Bearer {token}"})}
+            examples["corrections_status"] = {"response": answer("GET", "/v1/corrections")}
             metrics = client.get("/metrics").text.splitlines()
             examples["metrics"] = {"response": "\n".join(line for line in metrics
                                                          if line.startswith(("# HELP http_requests", "# TYPE http_requests",

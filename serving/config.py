@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from labels.queue import DEFAULT_QUEUE_FILE
 from stance_model.project import REPO_ROOT
 
 
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
                                          "passage's scores do not depend on its batch) when the model's own "
                                          "training-time int8 check passed; otherwise fp32")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin routes; unset disables them")
+    annotation_token: SecretStr | None = Field(None, description="Bearer token analysts give to send corrections "
+                                               "(POST /v1/corrections, the page's Correct buttons); unset "
+                                               "disables corrections")
+    corrections_path: Path = Field(DEFAULT_QUEUE_FILE, description="Append-only JSONL file corrections are "
+                                                                   "written to (read by `python -m labels "
+                                                                   "annotate select`)")
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (default: CORS off)")
     metrics_auth: Literal["auto", "token", "open"] = Field(
         "auto", description="Who may read /metrics: 'open', 'token' (the admin bearer token), or 'auto': open "
@@ -100,6 +107,13 @@ class Settings(BaseSettings):
     def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) < 16:
             raise ValueError("STANCE_ADMIN_TOKEN must be at least 16 characters")
+        return v
+
+    @field_validator("annotation_token")
+    @classmethod
+    def _strong_annotation_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("STANCE_ANNOTATION_TOKEN must be at least 16 characters")
         return v
 
     @field_validator("cors_origins")

@@ -20,6 +20,6 @@ def request(route: str) -> Any:
     return all_examples()[route]["request"]
 
 
-def ok(route: str, media_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` entry documenting ``route``'s 200 answer with its example."""
-    return {200: {"content": {media_type: {"example": all_examples()[route]["response"]}}}}
+def ok(route: str, media_type: str = "application/json", status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entry documenting ``route``'s success answer (``status``) with its example."""
+    return {status: {"content": {media_type: {"example": all_examples()[route]["response"]}}}}

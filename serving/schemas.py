@@ -192,3 +192,37 @@ class InvocationsResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: Any = Field(..., description="What was wrong, naming the field or limit")
     request_id: str | None = Field(None, description="The request's id (X-Request-ID), also in the service log")
+
+
+class CorrectionLabels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    frames: dict[str, bool] = Field(default_factory=dict, description="Frames the model got wrong, by id: true "
+                                    "when the passage carries the frame, false when it does not")
+    stance: dict[str, str] = Field(default_factory=dict, description="Stance targets the model got wrong, by id, "
+                                   "each with the right label (favor, against or neutral)")
+
+
+class CorrectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [request("corrections")]})
+    text: str = Field(..., description="The passage as the service labelled it (an article passage's text)",
+                      min_length=1)
+    title: str | None = Field(None, description="Headline of the article the passage came from, for context")
+    date: str | None = Field(None, description="Publication date of the article (YYYY-MM-DD), if known",
+                             pattern=r"^\d{4}-\d{2}-\d{2}$")
+    correction: CorrectionLabels = Field(..., description="Only the labels that were wrong, with the right ones; "
+                                         "labels not in the codebook are refused with 422")
+    note: str | None = Field(None, description="Why, in the analyst's words", max_length=2000)
+
+
+class CorrectionResponse(BaseModel):
+    id: str = Field(..., description="The correction's id in the queue")
+    created_at: str = Field(..., description="When it was written (UTC, ISO 8601)")
+    model: ModelRef = Field(..., description="The model whose answer was corrected: the one serving now, which "
+                                             "labelled the passage again for the record")
+    answer: PassageResult = Field(..., description="That model's answer to the passage, stored beside the "
+                                                   "correction")
+    correction: CorrectionLabels = Field(..., description="The correction as stored")
+
+
+class CorrectionsStatus(BaseModel):
+    enabled: bool = Field(..., description="Whether corrections are taken (STANCE_ANNOTATION_TOKEN is set)")

@@ -1,6 +1,7 @@
-"""The service's routes, one module per audience: labelling, the MLflow protocol, the model, operations, admin,
-and the API documentation pages."""
+"""The service's routes, one module per audience: labelling, corrections, the MLflow protocol, the model,
+operations, admin, the API documentation pages, and the analyst's page."""
 
-from serving.routes import admin, docs, labelling, mlflow_protocol, model_info, ops
+from serving.routes import admin, corrections, docs, labelling, mlflow_protocol, model_info, ops, page
 
-ROUTERS = (labelling.router, mlflow_protocol.router, model_info.router, ops.router, admin.router, docs.router)
+ROUTERS = (labelling.router, corrections.router, mlflow_protocol.router, model_info.router, ops.router, admin.router,
+           docs.router, page.router)

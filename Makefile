@@ -26,7 +26,7 @@ run: train promote
 	$(PY) -m serving
 
 test:
-	bash scripts/setup.sh --browser --postgres
+	bash scripts/setup.sh --browser --postgres --label-studio
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m pytest -q
 	$(PY) scripts/audit.py

@@ -118,7 +118,7 @@ class LabelStudio:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout)
         if token.count(".") == 2:
-            access = self._call("POST", "/api/token/refresh", json={"refresh": token})["access"]
+            access = self._call("POST", "/api/token/refresh/", json={"refresh": token})["access"]
             self._http.headers["Authorization"] = f"Bearer {access}"
         else:
             self._http.headers["Authorization"] = f"Token {token}"
@@ -156,8 +156,10 @@ class LabelStudio:
         return int(self._call("POST", f"/api/tasks/{task_id}/annotations", json=body)["id"])
 
     def export(self, project: int) -> list[dict[str, Any]]:
-        """The project's tasks with their annotations, in Label Studio's JSON export format."""
-        return list(self._call("GET", f"/api/projects/{project}/export", params={"exportType": "JSON"}))
+        """Every task of the project (annotated or not) with its annotations, in Label Studio's JSON export
+        format."""
+        return list(self._call("GET", f"/api/projects/{project}/export",
+                               params={"exportType": "JSON", "download_all_tasks": "true"}))
 
     def project_url(self, project: int) -> str:
         return f"{self.url}/projects/{project}/data"

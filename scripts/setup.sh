@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 # --browser: also install Debian's chromium for the browser tests (never a downloaded browser).
 # --postgres: also install Debian's PostgreSQL for the team tracking server (scripts/tracking_server.sh).
+# --label-studio: also install Label Studio into its own virtualenv, var/label-studio-venv (its pinned
+#   dependencies clash with the project's), for the annotation loop and its test.
+LABEL_STUDIO_VERSION=1.23.2
 apt_install() {  # apt_install PACKAGE WHAT
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing Debian's $1 for $2"
@@ -21,11 +24,24 @@ for arg in "$@"; do
   case "$arg" in
     --browser) [ -x /usr/bin/chromium ] || apt_install chromium "the browser tests" ;;
     --postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql "the tracking server" ;;
-    *) echo "unknown option $arg (--browser, --postgres)" >&2; exit 2 ;;
+    --label-studio) want_label_studio=1 ;;
+    *) echo "unknown option $arg (--browser, --postgres, --label-studio)" >&2; exit 2 ;;
   esac
 done
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ -n "${want_label_studio:-}" ]; then
+  ls_venv=var/label-studio-venv
+  if [ -f "$ls_venv/.installed-$LABEL_STUDIO_VERSION" ]; then
+    echo "==> $ls_venv has Label Studio $LABEL_STUDIO_VERSION"
+  else
+    echo "==> installing Label Studio $LABEL_STUDIO_VERSION into $ls_venv"
+    rm -rf "$ls_venv"
+    "$PYTHON" -m venv "$ls_venv"
+    "$ls_venv/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$LABEL_STUDIO_VERSION"
+    touch "$ls_venv/.installed-$LABEL_STUDIO_VERSION"
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv with $("$PYTHON" --version)"
   "$PYTHON" -m venv .venv

@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit score tracking-server
+.PHONY: setup run validate train promote serve test lint ui sweep report retrain smoke benchmark benchmark-serving reliability audit score tracking-server label-studio
 
 setup:
 	bash scripts/setup.sh
@@ -42,6 +42,12 @@ tracking-server:
 # SCORE_ARGS passes options, e.g. SCORE_ARGS="--engine spark --master local[2]"
 score: setup
 	$(PY) -m scoring score $(INPUT) --out $(OUT) $(SCORE_ARGS)
+
+# Label Studio for the annotation loop (docs/annotation.md) on http://127.0.0.1:8080, its data in var/label-studio
+label-studio:
+	bash scripts/setup.sh --label-studio
+	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/var/label-studio var/label-studio-venv/bin/label-studio start --no-browser \
+		--host 127.0.0.1 --port 8080 --data-dir $(CURDIR)/var/label-studio
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from labels.realdev import RealdevError, default_path, load_realdev
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ANNOTATE_DIR = REPO_ROOT / "var" / "annotate"  # git-ignored
+MAX_ARTICLE_CHARS = 200_000  # batch scoring's default limit: a longer record is rejected, not truncated
 
 
 def add_parser(sub: Any) -> None:
@@ -44,7 +46,9 @@ def add_parser(sub: Any) -> None:
     e.add_argument("batch", type=Path, help="a batch file written by select")
     e.add_argument("--out", type=Path, help="project folder (default var/annotate/<batch name>/)")
     e.add_argument("--label-studio-url", help="also create the project and import the tasks through the API")
-    e.add_argument("--label-studio-token", help="API token (legacy token or personal access token)")
+    e.add_argument("--label-studio-token", default=os.environ.get("LABEL_STUDIO_TOKEN"),
+                   help="API token, a personal access token or a legacy one (default LABEL_STUDIO_TOKEN, which keeps "
+                        "it out of the process list)")
     e.add_argument("--title", help="project title (default: the batch name)")
     e.set_defaults(func=cmd_export)
     i = steps.add_parser("import", help="a Label Studio JSON export into a new labels/data/<name>.jsonl")
@@ -61,6 +65,7 @@ def _realdev(path: Path | None, codebook: Any) -> list[dict]:
 
 
 def _load_model(model_uri: str | None, tracking_uri: str | None) -> Any:
+    """The model as the service and batch scoring load it (their settings: cache, int8)."""
     from serving.config import get_settings
     from serving.model import ModelStore
 
@@ -112,7 +117,7 @@ def cmd_select(args: argparse.Namespace) -> int:
             print(f"error: no model to select with: {exc}", file=sys.stderr)
             return 3
         articles = []
-        for got in read_articles(args.input, 200_000):
+        for got in read_articles(args.input, MAX_ARTICLE_CHARS):
             if isinstance(got, Article):
                 articles.append(got)
             else:
@@ -159,7 +164,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{len(rows)} tasks: {config}, {tasks}")
     if args.label_studio_url:
         if not args.label_studio_token:
-            print("error: --label-studio-url needs --label-studio-token", file=sys.stderr)
+            print("error: --label-studio-url needs --label-studio-token or LABEL_STUDIO_TOKEN", file=sys.stderr)
             return 2
         try:
             ls = LabelStudio(args.label_studio_url, args.label_studio_token)

@@ -133,10 +133,13 @@ def article_candidates(articles: Iterable[Any], predict: Predict, model: dict[st
 
 
 def correction_candidates(records: Sequence[dict[str, Any]], codebook: Codebook) -> tuple[list[Candidate], list[str]]:
-    """One candidate per distinct corrected text, oldest first; when a text was corrected more than once
-    the latest correction wins and the others are named in its origin. Returns the candidates and the
-    problems (a correction naming labels the codebook does not have, a text outside the word limits)."""
+    """One candidate per distinct corrected text, oldest first. Corrections of one text are merged in
+    time order (a later one wins on a label both correct); the candidate names the latest in its origin
+    and the earlier ones under ``supersedes``. Returns the candidates and the
+    problems (a correction naming labels the codebook does not have, a text outside the word limits, a
+    malformed answer)."""
     latest: dict[str, dict[str, Any]] = {}
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
     others: dict[str, list[str]] = {}
     problems: list[str] = []
     for r in sorted(records, key=lambda r: str(r["created_at"])):
@@ -151,21 +154,31 @@ def correction_candidates(records: Sequence[dict[str, Any]], codebook: Codebook)
             problems.append(f"correction {r['id']}: text has {len(r['text'].split())} words; the corpus takes "
                             f"{MIN_WORDS}-{MAX_WORDS}")
             continue
+        try:
+            uncertainty(r["answer"])
+            pre_annotation(r["answer"], corr)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            problems.append(f"correction {r['id']}: the model's answer is malformed ({exc!r})")
+            continue
         pid = passage_id(r["text"])
+        merged.setdefault(pid, {"frames": {}, "stance": {}})
+        merged[pid]["frames"].update(corr.get("frames", {}))
+        merged[pid]["stance"].update(corr.get("stance", {}))
         if pid in latest:
             others.setdefault(pid, []).append(latest[pid]["id"])
         latest[pid] = r
     out = []
     for pid, r in latest.items():
+        corr = merged[pid]
         model = {k: r["model"].get(k) for k in ("name", "version", "run_id")}
         origin = {"correction": r["id"], "created_at": r["created_at"], "note": r.get("note")}
         if pid in others:
             origin["supersedes"] = others[pid]
-        changed = [*(f"frame {f}={v}" for f, v in r["correction"].get("frames", {}).items()),
-                   *(f"stance {t}={v}" for t, v in r["correction"].get("stance", {}).items())]
+        changed = [*(f"frame {f}={v}" for f, v in corr["frames"].items()),
+                   *(f"stance {t}={v}" for t, v in corr["stance"].items())]
         score, _ = uncertainty(r["answer"])
         out.append(Candidate(pid, r["text"], origin, r.get("date"), r["answer"], model,
-                             pre_annotation(r["answer"], r["correction"]), r["correction"], score,
+                             pre_annotation(r["answer"], corr), corr, score,
                              "analyst correction: " + ", ".join(changed)))
     return out, problems
 

@@ -143,12 +143,6 @@ class LabelStudio:
         got = self._call("POST", f"/api/projects/{project}/import", json=tasks)
         return int(got.get("task_count", len(tasks)))
 
-    def task_ids(self, project: int) -> list[int]:
-        """The ids of the project's tasks, in import order."""
-        got = self._call("GET", "/api/tasks", params={"project": project, "page_size": 10_000})
-        tasks = got["tasks"] if isinstance(got, dict) else got
-        return sorted(int(t["id"]) for t in tasks)
-
     def annotate(self, task_id: int, result: list[dict[str, Any]], ground_truth: bool = False,
                  cancelled: bool = False) -> int:
         """Submit an annotation of a task; return its id."""

@@ -89,22 +89,29 @@ def test_select_skips_what_the_corpus_or_realdev_already_holds(codebook, tiny_co
     assert [c.text for c in batch] == [TEXTS[0]] and skipped["known"] == 2
 
 
-def test_corrections_come_first_deduplicated_with_the_correction_winning(codebook):
+def test_corrections_come_first_deduplicated_and_merged(codebook):
     f0, t0 = codebook.frame_ids[0], codebook.target_ids[0]
     records = [correction("c2", TEXTS[0], "2026-12-02T10:00:00Z", codebook, {"stance": {t0: "against"}}),
                correction("c1", TEXTS[0], "2026-12-01T10:00:00Z", codebook, {"frames": {f0: True}}),
                correction("c3", TEXTS[2], "2026-12-03T10:00:00Z", codebook, {"frames": {f0: True}}),
-               correction("bad", TEXTS[3], "2026-12-04T10:00:00Z", codebook, {"frames": {"no_such_frame": True}})]
+               correction("bad", TEXTS[3], "2026-12-04T10:00:00Z", codebook, {"frames": {"no_such_frame": True}}),
+               {**correction("empty", TEXTS[1], "2026-12-05T10:00:00Z", codebook, {"frames": {f0: True}}),
+                "answer": {"frames": {}, "stance": {t0: {"label": "favor"}}}}]
     corrections, problems = correction_candidates(records, codebook)
     assert [c.origin["correction"] for c in corrections] == ["c2", "c3"]
     assert corrections[0].origin["supersedes"] == ["c1"]
-    assert corrections[0].pre_annotation["stance"][t0] == "against"  # the latest correction wins
-    assert f0 not in corrections[0].pre_annotation["frames"]
+    # both corrections of the first text apply; a later one wins on a label both correct
+    assert corrections[0].pre_annotation["stance"][t0] == "against" and f0 in corrections[0].pre_annotation["frames"]
     assert corrections[1].pre_annotation["frames"] == [f0]
-    assert len(problems) == 1 and "no_such_frame" in problems[0]
+    again = correction("c4", TEXTS[0], "2026-12-06T10:00:00Z", codebook, {"stance": {t0: "neutral"}})
+    merged, _ = correction_candidates([*records, again], codebook)
+    assert merged[0].origin["correction"] == "c4" and merged[0].origin["supersedes"] == ["c1", "c2"]
+    assert merged[0].pre_annotation["stance"][t0] == "neutral" and f0 in merged[0].pre_annotation["frames"]
+    assert len(problems) == 2 and "no_such_frame" in problems[0]
+    assert "empty: the model's answer is malformed" in problems[1]
     batch, _ = select(corrections, [cand(TEXTS[1], 0.99), cand(TEXTS[2], 0.98)], 3)
     assert [c.origin.get("correction") for c in batch] == ["c2", "c3", None]
-    assert batch[0].reason.startswith("analyst correction: stance")
+    assert batch[0].reason == f"analyst correction: frame {f0}=True, stance {t0}=against"
 
 
 def test_pre_annotation_takes_the_models_labels(codebook):

@@ -43,11 +43,11 @@ tracking-server:
 score: setup
 	$(PY) -m scoring score $(INPUT) --out $(OUT) $(SCORE_ARGS)
 
-# Label Studio for the annotation loop (docs/annotation.md) on http://127.0.0.1:8080, its data in var/label-studio
+# Label Studio for the annotation loop (docs/annotation.md) on http://127.0.0.1:8080 (loopback only), its data
+# in var/label-studio; LABEL_STUDIO_USERNAME and LABEL_STUDIO_PASSWORD at the first start create that user
 label-studio:
 	bash scripts/setup.sh --label-studio
-	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/var/label-studio var/label-studio-venv/bin/label-studio start --no-browser \
-		--host 127.0.0.1 --port 8080 --data-dir $(CURDIR)/var/label-studio
+	bash scripts/label_studio.sh
 
 lint: setup
 	$(PY) -m ruff check $(LINTED)

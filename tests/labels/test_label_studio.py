@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,6 +63,12 @@ def need_label_studio() -> None:
         pytest.skip("Label Studio is not installed (bash scripts/setup.sh --label-studio)")
 
 
+def outside_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
+    return [a for a in out if "." in a and not a.startswith("127.")]
+
+
 def personal_access_token(url: str) -> str:
     """Log in as the test user through the login form and create its personal access token, as a user
     would on the Account & Settings page."""
@@ -79,11 +87,12 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("label-studio")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(root / "data"), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    env = {**os.environ, "LABEL_STUDIO_PORT": str(port), "LABEL_STUDIO_DATA": str(root / "data"),
+           "LABEL_STUDIO_USERNAME": EMAIL, "LABEL_STUDIO_PASSWORD": PASSWORD,
+           "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
     log = (root / "label-studio.log").open("w")
-    proc = subprocess.Popen([str(LABEL_STUDIO), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
-                             "--data-dir", str(root / "data"), "--username", EMAIL, "--password", PASSWORD],
-                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["bash", str(REPO / "scripts" / "label_studio.sh")], cwd=root, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     started = time.perf_counter()
     try:
         while True:
@@ -96,13 +105,16 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 pytest.fail(f"Label Studio did not start: {(root / 'label-studio.log').read_text()[-2000:]}")
             time.sleep(1)
         print(f"Label Studio up in {time.perf_counter() - started:.0f}s")
+        for address in outside_addresses():  # loopback only
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), timeout=2).close()
         yield {"url": url, "token": personal_access_token(url)}
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 

@@ -140,6 +140,21 @@ def _dead_pid(zombie: bool = False) -> tuple[int, subprocess.Popen]:
     return proc.pid, proc
 
 
+def test_an_experiment_another_run_created_meanwhile_is_used(store, monkeypatch):
+    client = MlflowClient()
+    made = client.create_experiment("raced")  # the other run created it after this one looked
+    real = MlflowClient.get_experiment_by_name
+    looked: list[str] = []
+
+    def missing_at_first(self, name):
+        looked.append(name)
+        return None if len(looked) == 1 else real(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", missing_at_first)
+    assert tracking.ensure_experiment("raced") == made
+    assert looked == ["raced", "raced"]
+
+
 def test_only_runs_of_dead_processes_on_this_host_are_failed(store):
     client = MlflowClient()
     exp = tracking.ensure_experiment("tests")

@@ -18,6 +18,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import ActiveRun, MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from stance_model.project import REPO_ROOT, default_tracking_uri
 from training.store import artifact_dir, relocate_store, sqlite_db
@@ -60,14 +62,24 @@ def _local_artifact_root(uri: str) -> str | None:
 
 
 def ensure_experiment(name: str) -> str:
-    """The id of experiment ``name``, created if needed (artifacts beside a sqlite store)."""
+    """The id of experiment ``name``, created if needed (artifacts beside a sqlite store).
+
+    Two runs starting at once against one server may both find no experiment and both create it;
+    the one that loses gets RESOURCE_ALREADY_EXISTS and uses the experiment the other made."""
     client = MlflowClient()
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            client.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    return client.create_experiment(name, artifact_location=_local_artifact_root(mlflow.get_tracking_uri()))
+    if exp is None:
+        try:
+            return client.create_experiment(name, artifact_location=_local_artifact_root(mlflow.get_tracking_uri()))
+        except MlflowException as exc:
+            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
 
 
 def git_info() -> dict[str, str]:

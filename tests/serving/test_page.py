@@ -107,6 +107,14 @@ def test_an_analyst_reads_an_article_and_corrects_a_label(tmp_path):
             page.get_by_role("button", name="Label article").click()
             assert "Paste an article's text" in page.inner_text("#error")
 
+            # a dropped or opened file: a Markdown heading becomes the title; anything but text is refused
+            page.set_input_files("#file", files=[{"name": "brief.md", "mimeType": "text/markdown",
+                                                  "buffer": f"# {TITLE}\r\n\r\n{TEXT}\r\n".encode()}])
+            page.get_by_text("Read brief.md").wait_for(timeout=10_000)
+            assert page.input_value("#title") == TITLE and page.input_value("#text") == TEXT
+            page.set_input_files("#file", files=[{"name": "photo.png", "mimeType": "image/png",
+                                                  "buffer": b"\x89PNG\r\n"}])
+            page.get_by_text("photo.png is not a .txt or .md file").wait_for(timeout=10_000)
             page.fill("#title", TITLE)
             page.fill("#text", TEXT)
             page.focus("#text")

@@ -155,6 +155,41 @@ def test_an_experiment_another_run_created_meanwhile_is_used(store, monkeypatch)
     assert looked == ["raced", "raced"]
 
 
+def test_a_write_that_meets_a_concurrent_one_is_tried_again(monkeypatch):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+
+    from training.tracking import runs
+
+    monkeypatch.setattr(runs.time, "sleep", lambda s: None)
+    conflict = MlflowException("(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+                               "(Background on this error at: https://sqlalche.me/e/21/gkpj)", INTERNAL_ERROR)
+    calls: list[int] = []
+
+    def twice_then_done():
+        calls.append(1)
+        if len(calls) < 3:
+            raise conflict
+        return "logged"
+
+    assert runs.retry_on_conflict(twice_then_done, "a dataset") == "logged" and len(calls) == 3
+
+    def always(exc):
+        def call():
+            calls.append(1)
+            raise exc
+        return call
+
+    calls.clear()
+    with pytest.raises(MlflowException, match="duplicate key"):
+        runs.retry_on_conflict(always(conflict), "a dataset")
+    assert len(calls) == runs.CONFLICT_TRIES
+    calls.clear()
+    with pytest.raises(MlflowException, match="bad value"):
+        runs.retry_on_conflict(always(MlflowException("bad value", INVALID_PARAMETER_VALUE)), "a dataset")
+    assert len(calls) == 1
+
+
 def test_only_runs_of_dead_processes_on_this_host_are_failed(store):
     client = MlflowClient()
     exp = tracking.ensure_experiment("tests")

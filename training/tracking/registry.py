@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from training.tracking.runs import CANDIDATE, store_uri
+from training.tracking.runs import CANDIDATE, retry_on_conflict, store_uri
 
 
 def log_predictor(predictor_dir: Path, example: pd.DataFrame, output: pd.DataFrame,
@@ -48,7 +48,8 @@ def register(model_uri: str, name: str, tags: Mapping[str, str], description: st
         for k, v in tags.items():
             client.set_model_version_tag(name, mv.version, k, str(v))
         client.update_model_version(name, mv.version, description=description)
-        client.set_registered_model_alias(name, CANDIDATE, mv.version)
+        retry_on_conflict(lambda: client.set_registered_model_alias(name, CANDIDATE, mv.version),
+                          f"setting {name}@{CANDIDATE}")
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
@@ -85,7 +86,8 @@ def run_params(run_id: str) -> dict[str, str]:
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(name, alias, version)
+    retry_on_conflict(lambda: MlflowClient().set_registered_model_alias(name, alias, version),
+                      f"setting {name}@{alias}")
 
 
 def tag_version(name: str, version: str, tags: Mapping[str, Any], description: str | None = None) -> None:

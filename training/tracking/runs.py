@@ -5,26 +5,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import re
 import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import pandas as pd
 from mlflow import ActiveRun, MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from stance_model.project import REPO_ROOT, default_tracking_uri
 from training.store import artifact_dir, relocate_store, sqlite_db
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CANDIDATE, CHAMPION = "candidate", "champion"
 HOST_TAG, PID_TAG, FAILURE_TAG = "host", "pid", "failure_reason"
@@ -189,6 +191,28 @@ def log_params(flat: Mapping[str, Any]) -> None:
     mlflow.log_params({k: ("" if v is None else str(v))[:6000] for k, v in flat.items()})
 
 
+CONFLICT_TRIES = 5
+_CONFLICT_SIGNS = ("IntegrityError", "duplicate key", "UNIQUE constraint")
+
+
+def retry_on_conflict(call: Callable[[], T], what: str) -> T:
+    """``call()``, again after a short random pause when the store refused it for a row another client
+    wrote at the same moment (a unique-key conflict, reported as INTERNAL_ERROR): runs started
+    together against one server insert the same dataset or alias rows. Other errors, and the
+    last conflict, are raised."""
+    for attempt in range(1, CONFLICT_TRIES + 1):
+        try:
+            return call()
+        except MlflowException as exc:
+            conflict = exc.error_code == ErrorCode.Name(INTERNAL_ERROR) and any(
+                sign in str(exc) for sign in _CONFLICT_SIGNS)
+            if not conflict or attempt == CONFLICT_TRIES:
+                raise
+            log.warning("%s met a concurrent write (attempt %d of %d); trying again", what, attempt, CONFLICT_TRIES)
+            time.sleep(random.uniform(0.1, 0.5) * attempt)
+    raise AssertionError("unreachable")
+
+
 def log_dataset(frame: pd.DataFrame, digest: str, source: str, context: str) -> None:
     """Log a corpus split as an MLflow dataset input; its digest derives from the corpus digest."""
     with warnings.catch_warnings():
@@ -197,7 +221,7 @@ def log_dataset(frame: pd.DataFrame, digest: str, source: str, context: str) -> 
         split_digest = hashlib.sha256(f"{digest}:{context}".encode()).hexdigest()[:36]
         ds = mlflow.data.from_pandas(frame, source=source, name=f"stance-framing-corpus/{context}",
                                      digest=split_digest)
-    mlflow.log_input(ds, context=context)
+    retry_on_conflict(lambda: mlflow.log_input(ds, context=context), f"logging the {context} dataset")
 
 
 def describe_run(text: str) -> None:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from labels.queue import DEFAULT_QUEUE_FILE
@@ -102,18 +102,11 @@ class Settings(BaseSettings):
             raise ValueError("STANCE_MODEL_URI must be a registry URI (models:/NAME@ALIAS or models:/NAME/VERSION)")
         return v
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "annotation_token")
     @classmethod
-    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+    def _strong_token(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) < 16:
-            raise ValueError("STANCE_ADMIN_TOKEN must be at least 16 characters")
-        return v
-
-    @field_validator("annotation_token")
-    @classmethod
-    def _strong_annotation_token(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and len(v.get_secret_value()) < 16:
-            raise ValueError("STANCE_ANNOTATION_TOKEN must be at least 16 characters")
+            raise ValueError(f"STANCE_{(info.field_name or '').upper()} must be at least 16 characters")
         return v
 
     @field_validator("cors_origins")

@@ -18,3 +18,19 @@ def need_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing; scripts/setup.sh --browser installs it")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+def only_the_service(context, base: str) -> list[str]:
+    """Let ``context`` reach ``base`` only: every other request is aborted and its URL appended to the list
+    returned, which a test asserts is empty."""
+    refused: list[str] = []
+
+    def route(r) -> None:
+        if r.request.url.startswith(base + "/"):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    return refused

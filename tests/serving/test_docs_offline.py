@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.config import Settings
-from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser
+from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser, only_the_service
 from tests.serving.fakes import fake_loaded
 from tests.serving.live import serve
 
@@ -69,20 +69,12 @@ def test_docs_render_the_routes_with_the_network_off():
     need_browser()
     from playwright.sync_api import sync_playwright
 
-    refused: list[str] = []
     with serve(_app()) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
 
-            def only_the_service(route):
-                if route.request.url.startswith(base + "/"):
-                    route.continue_()
-                else:
-                    refused.append(route.request.url)
-                    route.abort()
-
-            context.route("**/*", only_the_service)
+            refused = only_the_service(context, base)
             page = context.new_page()
             page.goto(base + "/docs")
             page.locator(".opblock-summary-path", has_text="/v1/articles").first.wait_for(timeout=30_000)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.config import Settings
-from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser
+from tests.browser import CHROMIUM, FLAGS, SCREENSHOTS, need_browser, only_the_service
 from tests.serving.fakes import fake_loaded
 from tests.serving.live import serve
 
@@ -70,7 +70,6 @@ def test_an_analyst_reads_an_article_and_corrects_a_label(tmp_path):
     need_browser()
     from playwright.sync_api import sync_playwright
 
-    refused: list[str] = []
 
     reachable = threading.Event()
 
@@ -85,14 +84,7 @@ def test_an_analyst_reads_an_article_and_corrects_a_label(tmp_path):
         try:
             context = browser.new_context(viewport={"width": 1300, "height": 1400}, accept_downloads=True)
 
-            def only_the_service(route):
-                if route.request.url.startswith(base + "/"):
-                    route.continue_()
-                else:
-                    refused.append(route.request.url)
-                    route.abort()
-
-            context.route("**/*", only_the_service)
+            refused = only_the_service(context, base)
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))

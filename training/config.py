@@ -114,7 +114,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation, imbalance handling, early stopping and threshold tuning."""
 
-    epochs: int = 6
+    epochs: int = 5
     """Maximum epochs (fine-tuning); early stopping may end sooner. Set with ``freeze_layers`` so
     the default trains within 10 minutes on a 2-core CPU (experiments/benchmarks/TRAINING.md)."""
     max_steps: int = 0
@@ -154,6 +154,16 @@ class TrainConfig:
     the validation split (lowest log loss), so scores are usable as probabilities. Decisions never
     change: stance takes the argmax, and frame thresholds are tuned on the same grid mapped
     through the frame temperature."""
+    interpolation_min: float = 0.5
+    """Fine-tuning: after the epochs, move the weights back toward where fine-tuning started (the
+    pretrained encoder with the linear-probe heads): try ``(1 - a) * start + a * tuned`` for a = 1.0,
+    0.9, ... down to this value, stop before the first a whose validation score falls more than
+    ``interpolation_band`` below the tuned weights' (a = 1), and keep the last a tried before it.
+    1.0 keeps the tuned weights as they are.
+    Validation is in-distribution and cannot see what the interpolation buys on real news
+    (docs/decisions.md), so it only vetoes an a that costs more than the band."""
+    interpolation_band: float = 0.01
+    """How much validation score (mean of frames and stance macro-F1) an interpolation may cost."""
     device: str = "cpu"
     """Where fine-tuning runs: ``cpu`` (the supported default) or ``cuda``/``cuda:N`` if one is
     available. The trained model is moved back to the CPU, where it is evaluated and served."""
@@ -171,6 +181,10 @@ class TrainConfig:
             raise ConfigError("train.max_steps, early_stopping_patience and torch_threads must be >= 0")
         if not 0.0 < self.layer_lr_decay <= 1.0:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
+        if not 0.0 <= self.interpolation_min <= 1.0:
+            raise ConfigError(f"train.interpolation_min must be in [0, 1], got {self.interpolation_min}")
+        if not 0.0 <= self.interpolation_band < 1.0:
+            raise ConfigError(f"train.interpolation_band must be in [0, 1), got {self.interpolation_band}")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 

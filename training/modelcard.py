@@ -50,6 +50,11 @@ def model_card(
             trust.append(f"- {text}: {metrics[key]:.3f}")
     trust_text = "\n".join(trust) or "- not measured: this model has no confidence thresholds or in_scope detector"
     cfg = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(config.items()))
+    if "interpolation_alpha" in metrics:
+        cfg += (f"\n\nWeights kept: {metrics['interpolation_alpha']:.1f} x fine-tuned + "
+                f"{1 - metrics['interpolation_alpha']:.1f} x where fine-tuning started (pretrained encoder, "
+                "linear-probe heads), the furthest step from the fine-tuned weights that cost validation no more "
+                "than `train.interpolation_band`.")
     sizes = ", ".join(f"{k} {v}" for k, v in split_sizes.items())
     return f"""# stance-framing model card ({family})
 

@@ -18,8 +18,8 @@ from training import selection, tracking
 # the parameters that distinguish runs of each family (others are defaults the family ignores)
 KEY_PARAMS = {
     "finetune": ("model.tfidf_blend", "train.learning_rate", "train.layer_lr_decay", "train.epochs",
-                 "model.freeze_layers", "model.max_length", "model.target_text", "model.dropout",
-                 "train.class_weighting", "data.train_fraction"),
+                 "model.freeze_layers", "train.interpolation_min", "model.max_length", "model.target_text",
+                 "model.dropout", "train.class_weighting", "data.train_fraction"),
     "tfidf": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
     "embeddings": ("model.logreg_c", "train.class_weighting", "data.train_fraction"),
 }

@@ -263,6 +263,7 @@ def train(config: ExperimentConfig) -> TrainResult:
         else:
             tracking.set_tags({"realdev": "absent"})
         metrics["fit_seconds"] = fit_seconds
+        metrics.update(classifier.fit_metrics)
         check = int8_check(predictor, data, metrics, scores)
         if check is not None:
             predictor.meta["int8_check"] = check

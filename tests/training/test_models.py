@@ -221,3 +221,39 @@ def test_tfidf_blend_is_the_weighted_average_and_travels_with_the_model(splits, 
     shutil.rmtree(tmp_path / "m" / "tfidf")
     with pytest.raises(FileNotFoundError):
         runtime_family("finetune").load(tmp_path / "m", codebook, model_spec(cfg))
+
+
+@pytest.mark.parametrize(("scores", "chosen", "tried"), [
+    ([0.80, 0.80, 0.795, 0.785, 0.79, 0.80], 0.8, 4),  # 0.7 costs 0.015 > 0.01: stop before it, even if 0.6 recovers
+    ([0.80, 0.81, 0.80, 0.795, 0.791, 0.7905], 0.5, 6),  # every a within the band: the floor
+    ([0.80, 0.78, 0.90, 0.90, 0.90, 0.90], 1.0, 2),  # 0.9 already costs too much: the tuned weights
+])
+def test_interpolation_walks_toward_the_start_until_validation_costs_more_than_the_band(
+        scores, chosen, tried, splits, codebook, monkeypatch):
+    cfg = build_config(tiny_overrides(train={"interpolation_min": 0.5, "interpolation_band": 0.01}))
+    clf = family_class("finetune")(codebook, cfg)
+    tuned = {k: v.clone() for k, v in clf.model.state_dict().items()}
+    start = {k: (v + 1.0 if v.is_floating_point() else v.clone()) for k, v in tuned.items()}
+    seen = iter(scores)
+
+    def validation_metrics(validation):
+        score = next(seen)
+        return {"val_frames_macro_f1": score, "val_stance_macro_f1": score}
+
+    monkeypatch.setattr(clf, "_validation_metrics", validation_metrics)
+    assert clf.interpolate(start, splits["validation"]) == chosen
+    for k, v in clf.model.state_dict().items():
+        if v.is_floating_point():
+            assert np.allclose(v.numpy(), (tuned[k] + (1.0 - chosen)).numpy(), atol=1e-5), k
+    assert clf.fit_metrics["interpolation_alpha"] == chosen
+    logged = sorted(k for k in clf.fit_metrics if k.startswith("interpolation_val_score_"))
+    assert logged == [f"interpolation_val_score_{100 - 10 * i:03d}" for i in range(tried)][::-1]
+
+
+def test_interpolation_is_off_at_one_and_logged_when_on(splits, codebook):
+    off = family_class("finetune")(codebook, build_config(tiny_overrides(train={"interpolation_min": 1.0})))
+    off.fit(splits["train"], splits["validation"])
+    assert dict(off.fit_metrics) == {}
+    on = family_class("finetune")(codebook, build_config(tiny_overrides(train={"interpolation_min": 0.5})))
+    on.fit(splits["train"], splits["validation"])
+    assert 0.5 <= on.fit_metrics["interpolation_alpha"] <= 1.0

@@ -142,6 +142,9 @@ def test_each_run_logs_only_its_familys_params_and_carries_its_model_card(sqlite
         set(client.get_run(tuned.run_id).data.params)
     note = client.get_run(tfidf.run_id).data.tags["mlflow.note.content"]
     assert "realdev" in note and "| metric |" in note
+    assert "interpolation_alpha" not in client.get_run(tfidf.run_id).data.metrics and "Weights kept" not in note
+    alpha = client.get_run(tuned.run_id).data.metrics["interpolation_alpha"]
+    assert f"Weights kept: {alpha:.1f} x fine-tuned" in client.get_run(tuned.run_id).data.tags["mlflow.note.content"]
 
 
 def test_cli_train_ends_with_the_run_in_the_mlflow_ui(sqlite_store, capsys):

@@ -4,7 +4,8 @@ threshold grid tuned on validation."""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -30,6 +31,8 @@ class Classifier(Model):
     runtime class, which predicts, saves and loads."""
 
     config: ExperimentConfig
+    fit_metrics: Mapping[str, float] = MappingProxyType({})
+    """Figures ``fit`` chose by (logged with the run; empty for families that choose nothing)."""
 
     @abstractmethod
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:

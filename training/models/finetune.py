@@ -2,8 +2,8 @@
 
 ``fit`` runs named phases in order: the TF-IDF partner of the blend, the losses, freezing (and
 caching the frozen layers' output), the linear probe, the epochs (the best by validation kept,
-early stopping), then on the CPU: calibration and the int8 export. The runtime class predicts,
-saves and loads.
+early stopping), the weight interpolation toward the start, then on the CPU: calibration and the
+int8 export. The runtime class predicts, saves and loads.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
         """Phases, in order: the TF-IDF partner of the blend, the losses, freezing (and caching the
         frozen layers' output), the linear probe, the epochs (the best by validation kept, early
-        stopping), then on the CPU: calibration and the int8 export."""
+        stopping), the weight interpolation toward the start, then on the CPU: calibration and the
+        int8 export."""
         cfg = self.config.train
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
@@ -123,7 +124,10 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         from_layer, states = self.freeze_and_cache(items)
         if cfg.linear_probe_init:
             self.linear_probe(items, train.frames, stance_y, states, from_layer)
+        start = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if cfg.interpolation_min < 1 else None
         self.train_epochs(_Epochs(train, validation, items, stance_y, states, from_layer, losses, rng), on_epoch)
+        if start is not None:
+            self.interpolate(start, validation)
         self.finish(validation)
 
     def fit_blend_partner(self, train: TaskData, validation: TaskData) -> None:
@@ -196,6 +200,34 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         progress.close()
         if best_state is not None:
             self.model.load_state_dict(best_state)
+
+    def interpolate(self, start: dict[str, torch.Tensor], validation: TaskData) -> float:
+        """Phase: weight-space interpolation between the weights fine-tuning started from (``start``:
+        the pretrained encoder, linear-probe heads) and the tuned ones, ``(1 - a) * start + a * tuned``
+        for a = 1.0, 0.9, ... down to ``train.interpolation_min``, stopping before the first a whose
+        validation score falls more than ``train.interpolation_band`` below a = 1's. Keeps the last a
+        tried that did not (so the smallest within the band on a curve that falls steadily); returns it."""
+        cfg = self.config.train
+        tuned = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        alphas = [round(1.0 - 0.1 * i, 2) for i in range(11) if 1.0 - 0.1 * i >= cfg.interpolation_min - 1e-9]
+        chosen, reference = 1.0, None
+        self.fit_metrics = {}
+        for alpha in alphas:
+            self.model.load_state_dict({k: torch.lerp(start[k], v, alpha) if v.is_floating_point() else v
+                                        for k, v in tuned.items()})
+            m = self._validation_metrics(validation)
+            score = (m["val_frames_macro_f1"] + m["val_stance_macro_f1"]) / 2
+            self.fit_metrics[f"interpolation_val_score_{round(alpha * 100):03d}"] = score
+            reference = score if reference is None else reference
+            if score < reference - cfg.interpolation_band:
+                break
+            chosen = alpha
+        self.model.load_state_dict({k: torch.lerp(start[k], v, chosen) if v.is_floating_point() else v
+                                    for k, v in tuned.items()})
+        self.fit_metrics["interpolation_alpha"] = chosen
+        log.info("weight interpolation: kept a = %.1f (validation score %.4f; tuned weights %.4f)", chosen,
+                 self.fit_metrics[f"interpolation_val_score_{round(chosen * 100):03d}"], reference)
+        return chosen
 
     def train_epoch(self, run: _Epochs, batches: list[list[int]], optim: torch.optim.Optimizer, sched: Any, step: int,
                     progress: Any, epoch: int) -> tuple[list[float], int]:

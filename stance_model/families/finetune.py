@@ -62,6 +62,13 @@ def _has_onnxruntime() -> bool:
 
 
 
+def blend(scores: Scores, other: Scores, w: float) -> Scores:
+    """``scores`` averaged with ``other`` (the TF-IDF model's, same passages), ``other`` weighted ``w``."""
+    return Scores(frames=((1 - w) * scores.frames + w * other.frames).astype(np.float32),
+                  stance={t: ((1 - w) * p + w * other.stance[t]).astype(np.float32) for t, p in scores.stance.items()},
+                  features=scores.features)
+
+
 class MultiTaskModel(nn.Module):
     """A shared encoder, a frame head on the passage span and a stance head per target span."""
 
@@ -226,11 +233,7 @@ class FinetuneModel(Model):
 
     def _blend(self, scores: Scores, texts: Sequence[str], targets: list[str]) -> Scores:
         """``scores`` averaged with the TF-IDF model's, weighted by ``spec.tfidf_blend``."""
-        w = self.spec.tfidf_blend
-        other = self.tfidf.predict_scores(list(texts), targets)
-        return Scores(frames=((1 - w) * scores.frames + w * other.frames).astype(np.float32),
-                      stance={t: ((1 - w) * p + w * other.stance[t]).astype(np.float32) for t, p in scores.stance.items()},
-                      features=scores.features)
+        return blend(scores, self.tfidf.predict_scores(list(texts), targets), self.spec.tfidf_blend)
 
     def _forward(self, texts: Sequence[str], batch_size: int = INFERENCE_BATCH
                  ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]]:

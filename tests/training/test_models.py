@@ -223,22 +223,24 @@ def test_tfidf_blend_is_the_weighted_average_and_travels_with_the_model(splits, 
         runtime_family("finetune").load(tmp_path / "m", codebook, model_spec(cfg))
 
 
-@pytest.mark.parametrize(("scores", "chosen", "tried"), [
-    ([0.80, 0.80, 0.795, 0.785, 0.79, 0.80], 0.8, 4),  # 0.7 costs 0.015 > 0.01: stop before it, even if 0.6 recovers
-    ([0.80, 0.81, 0.80, 0.795, 0.791, 0.7905], 0.5, 6),  # every a within the band: the floor
-    ([0.80, 0.78, 0.90, 0.90, 0.90, 0.90], 1.0, 2),  # 0.9 already costs too much: the tuned weights
+@pytest.mark.parametrize(("curve", "chosen"), [
+    ({1.0: 0.80, 0.5: 0.795}, 0.5),  # the floor is within the band: kept after two passes
+    ({1.0: 0.80, 0.5: 0.785, 0.9: 0.80, 0.8: 0.795, 0.7: 0.785}, 0.8),  # walk down, stop before 0.7
+    ({1.0: 0.80, 0.5: 0.70, 0.9: 0.78}, 1.0),  # 0.9 already costs too much: the tuned weights
+    ({1.0: 0.80, 0.5: 0.78, 0.9: 0.80, 0.8: 0.81, 0.7: 0.80, 0.6: 0.791}, 0.6),  # all steps but the floor
 ])
-def test_interpolation_walks_toward_the_start_until_validation_costs_more_than_the_band(
-        scores, chosen, tried, splits, codebook, monkeypatch):
+def test_interpolation_keeps_the_furthest_step_toward_the_start_that_validation_allows(
+        curve, chosen, splits, codebook, monkeypatch):
     cfg = build_config(tiny_overrides(train={"interpolation_min": 0.5, "interpolation_band": 0.01}))
     clf = family_class("finetune")(codebook, cfg)
     tuned = {k: v.clone() for k, v in clf.model.state_dict().items()}
     start = {k: (v + 1.0 if v.is_floating_point() else v.clone()) for k, v in tuned.items()}
-    seen = iter(scores)
+    probe = "frame_head.bias"
 
     def validation_metrics(validation):
-        score = next(seen)
-        return {"val_frames_macro_f1": score, "val_stance_macro_f1": score}
+        # the weights are tuned + (1 - a): read a back from one of them
+        alpha = round(1.0 - float(clf.model.state_dict()[probe][0] - tuned[probe][0]), 1)
+        return {"val_frames_macro_f1": curve[alpha], "val_stance_macro_f1": curve[alpha]}
 
     monkeypatch.setattr(clf, "_validation_metrics", validation_metrics)
     assert clf.interpolate(start, splits["validation"]) == chosen
@@ -246,8 +248,21 @@ def test_interpolation_walks_toward_the_start_until_validation_costs_more_than_t
         if v.is_floating_point():
             assert np.allclose(v.numpy(), (tuned[k] + (1.0 - chosen)).numpy(), atol=1e-5), k
     assert clf.fit_metrics["interpolation_alpha"] == chosen
-    logged = sorted(k for k in clf.fit_metrics if k.startswith("interpolation_val_score_"))
-    assert logged == [f"interpolation_val_score_{100 - 10 * i:03d}" for i in range(tried)][::-1]
+    logged = {k for k in clf.fit_metrics if k.startswith("interpolation_val_score_")}
+    assert logged == {f"interpolation_val_score_{round(a * 100):03d}" for a in curve}  # each step tried once
+
+
+def test_validation_passes_during_fit_reuse_the_frozen_states_and_score_as_the_model_does(splits, codebook):
+    cfg = build_config(tiny_overrides(model={"freeze_layers": 1, "tfidf_blend": 0.5}))
+    clf = family_class("finetune")(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    assert clf._validation_cache is None  # released when fitting ends
+    cache = clf.validation_cache(splits["validation"], 1)
+    clf.model.temperature.fill_(1.0)
+    fast, slow = clf._cached_scores(cache), clf.predict_scores(splits["validation"].texts)
+    assert np.allclose(fast.frames, slow.frames, atol=1e-5)
+    for t in codebook.target_ids:
+        assert np.allclose(fast.stance[t], slow.stance[t], atol=1e-5)
 
 
 def test_interpolation_is_off_at_one_and_logged_when_on(splits, codebook):

@@ -24,8 +24,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from labels.codebook import Codebook
-from stance_model.encoder import set_threads
-from stance_model.families.finetune import FinetuneModel
+from stance_model.base import Scores
+from stance_model.encoder import length_batches, set_threads
+from stance_model.families.finetune import FinetuneModel, blend
 from stance_model.onnx_runtime import ONNX_FILE
 from training.config import ExperimentConfig
 from training.data import TaskData
@@ -58,6 +59,17 @@ class _Epochs:
     from_layer: int
     losses: tuple[nn.Module, nn.Module]
     rng: np.random.Generator
+
+
+@dataclass
+class _ValidationCache:
+    """What validation passes during ``fit`` reuse (``FinetuneClassifier.validation_cache``)."""
+
+    validation: TaskData
+    items: list[dict[str, list]]
+    states: list[torch.Tensor]
+    from_layer: int
+    tfidf: Scores | None
 
 
 class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
@@ -122,12 +134,14 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         stance_y = train.stance_matrix(self.codebook.target_ids)
         losses = self.loss_functions(train, stance_y)
         from_layer, states = self.freeze_and_cache(items)
+        self._validation_cache = self.validation_cache(validation, from_layer)
         if cfg.linear_probe_init:
             self.linear_probe(items, train.frames, stance_y, states, from_layer)
         start = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if cfg.interpolation_min < 1 else None
         self.train_epochs(_Epochs(train, validation, items, stance_y, states, from_layer, losses, rng), on_epoch)
         if start is not None:
             self.interpolate(start, validation)
+        self._validation_cache = None
         self.finish(validation)
 
     def fit_blend_partner(self, train: TaskData, validation: TaskData) -> None:
@@ -204,24 +218,33 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
     def interpolate(self, start: dict[str, torch.Tensor], validation: TaskData) -> float:
         """Phase: weight-space interpolation between the weights fine-tuning started from (``start``:
         the pretrained encoder, linear-probe heads) and the tuned ones, ``(1 - a) * start + a * tuned``
-        for a = 1.0, 0.9, ... down to ``train.interpolation_min``, stopping before the first a whose
-        validation score falls more than ``train.interpolation_band`` below a = 1's. Keeps the last a
-        tried that did not (so the smallest within the band on a curve that falls steadily); returns it."""
+        for a from 1.0 down to ``train.interpolation_min`` in steps of 0.1. Keeps the floor if its
+        validation score is within ``train.interpolation_band`` of a = 1's; otherwise walks down from
+        0.9 and stops before the first a that falls more than the band below, keeping the last a
+        before it. Returns the kept a."""
         cfg = self.config.train
         tuned = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         alphas = [round(1.0 - 0.1 * i, 2) for i in range(11) if 1.0 - 0.1 * i >= cfg.interpolation_min - 1e-9]
-        chosen, reference = 1.0, None
         self.fit_metrics = {}
-        for alpha in alphas:
+
+        def score(alpha: float) -> float:
             self.model.load_state_dict({k: torch.lerp(start[k], v, alpha) if v.is_floating_point() else v
                                         for k, v in tuned.items()})
             m = self._validation_metrics(validation)
-            score = (m["val_frames_macro_f1"] + m["val_stance_macro_f1"]) / 2
-            self.fit_metrics[f"interpolation_val_score_{round(alpha * 100):03d}"] = score
-            reference = score if reference is None else reference
-            if score < reference - cfg.interpolation_band:
-                break
-            chosen = alpha
+            got = (m["val_frames_macro_f1"] + m["val_stance_macro_f1"]) / 2
+            self.fit_metrics[f"interpolation_val_score_{round(alpha * 100):03d}"] = got
+            return got
+
+        reference, chosen = score(1.0), 1.0
+        # the floor first: when it is within the band the walk would end there on a curve that falls
+        # steadily, and two validation passes replace the whole walk
+        if len(alphas) > 1 and score(alphas[-1]) >= reference - cfg.interpolation_band:
+            chosen = alphas[-1]
+        else:
+            for alpha in alphas[1:-1]:
+                if score(alpha) < reference - cfg.interpolation_band:
+                    break
+                chosen = alpha
         self.model.load_state_dict({k: torch.lerp(start[k], v, chosen) if v.is_floating_point() else v
                                     for k, v in tuned.items()})
         self.fit_metrics["interpolation_alpha"] = chosen
@@ -313,9 +336,34 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
                    {"params": heads, "lr": cfg.head_learning_rate}]
         return [g for g in groups if g["params"]]
 
+    def validation_cache(self, validation: TaskData, from_layer: int) -> _ValidationCache | None:
+        """Validation's frozen-layer states and the TF-IDF partner's scores, computed once for the
+        validation passes of ``fit`` (each epoch's, the interpolation's): frozen layers and the
+        TF-IDF model do not change while the layers above train. ``None`` without frozen layers."""
+        if not from_layer or len(validation) == 0:
+            return None
+        items = self.encode(validation.texts)
+        tfidf = self.tfidf.predict_scores(validation.texts) if self.tfidf is not None else None
+        return _ValidationCache(validation, items, self.frozen_states(items, from_layer), from_layer, tfidf)
+
+    @torch.inference_mode()
+    def _cached_scores(self, cache: _ValidationCache) -> Scores:
+        """Validation's scores from the cached frozen-layer states: only the layers above them run."""
+        self.model.eval()
+        n = len(cache.items)
+        frames = np.zeros((n, len(self.codebook.frame_ids)), dtype=np.float32)
+        stance = np.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)), dtype=np.float32)
+        for idx in length_batches([len(x["input_ids"]) for x in cache.items], 32):
+            f, st = self.model(self.batch(cache.items, idx, cache.states), cache.from_layer)
+            frames[idx], stance[idx] = torch.sigmoid(f).numpy(), torch.softmax(st, dim=-1).numpy()
+        scores = Scores(frames=frames, stance={t: stance[:, j] for j, t in enumerate(self.codebook.target_ids)})
+        return blend(scores, cache.tfidf, self.spec.tfidf_blend) if cache.tfidf is not None else scores
+
     def _validation_metrics(self, validation: TaskData) -> dict[str, float]:
         from training.metrics import evaluate_arrays  # scikit-learn: needed to train, not to serve
 
-        scores = self.predict_scores(validation.texts)
+        cache = getattr(self, "_validation_cache", None)
+        use_cache = cache is not None and cache.validation is validation and self.device.type == "cpu"
+        scores = self._cached_scores(cache) if use_cache else self.predict_scores(validation.texts)
         return evaluate_arrays(self.codebook, validation.frames, (scores.frames >= 0.5).astype(int),
                                validation.stance, scores.stance_argmax(), prefix="val_")

@@ -17,6 +17,7 @@ from tests.conftest import tiny_overrides
 from training.__main__ import main as training_main
 from training.overrides import build_config
 from training.promote import PromotionError, promote
+from training.tracking.registry import DESCRIPTION_LIMIT, fit_description
 from training.trainer import train
 
 
@@ -86,6 +87,11 @@ def test_worse_candidate_is_not_promoted_unless_forced(sqlite_store):
     mv = client.get_model_version("stance-framing", second.model_version)
     assert mv.tags["promotion.decision"] == "rejected"
     assert "Promotion check" in mv.description and "champion" in mv.description
+    # PostgreSQL stores refuse a description over 5,000 characters: the card's config list gives way
+    assert len(mv.description) <= DESCRIPTION_LIMIT and "realdev (real news)" in mv.description
+    full = client.get_run(second.run_id).data.tags["mlflow.note.content"]
+    assert len(full) + len(mv.description.split("## Promotion check")[1]) > DESCRIPTION_LIMIT  # it had to give way
+    assert "`config/resolved_config.yaml`" in mv.description and "- `train.seed`" in full
     with pytest.raises(PromotionError, match="--reason"):
         promote("stance-framing", force=True)
     # the leaderboard ranks by the same rule: the refused candidate sits below the champion
@@ -221,3 +227,13 @@ def test_training_against_a_real_mlflow_server(tmp_path, monkeypatch):
         server.terminate()
         server.wait(timeout=30)
         mlflow.set_tracking_uri(None)
+
+
+def test_a_description_too_long_for_the_registry_loses_its_config_list_then_its_end():
+    card = "# card\n\n## Metrics\n| a | b |\n\n## Config\n" + "- `k`: `v`\n" * 600 + "\n## Limits\n- none\n"
+    fitted = fit_description(card + "\n## Promotion check (promoted)\n| x | 1 |")
+    assert len(fitted) <= DESCRIPTION_LIMIT and "- `k`" not in fitted
+    assert fitted.startswith("# card\n\n## Metrics") and "## Limits" in fitted and fitted.endswith("| x | 1 |")
+    assert fit_description("short") == "short"
+    cut = fit_description("x" * 6000)
+    assert len(cut) == DESCRIPTION_LIMIT and cut.endswith("the whole card is the run's description)")

@@ -36,6 +36,30 @@ def log_predictor(predictor_dir: Path, example: pd.DataFrame, output: pd.DataFra
     return info.model_uri
 
 
+DESCRIPTION_LIMIT = 5000
+"""Characters a model version's description may hold: the SQL stores declare the column
+``varchar(5000)``, and PostgreSQL refuses a longer one (SQLite does not check)."""
+_CONFIG = "\n## Config\n"
+_CONFIG_SHORT = ("\n## Config\nIn the run of this version: its params, and `config/resolved_config.yaml` among its "
+                 "artifacts (left out here: the registry keeps 5,000 characters).\n")
+
+
+def fit_description(text: str) -> str:
+    """``text`` within ``DESCRIPTION_LIMIT``: a model card's config list is replaced by a pointer to
+    the run first (its figures and any promotion check stay), and only if that is not enough is the
+    end cut, with a note saying so."""
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    if _CONFIG in text:
+        head, rest = text.split(_CONFIG, 1)
+        tail = rest[rest.index("\n## "):] if "\n## " in rest else ""
+        text = head + _CONFIG_SHORT + tail
+    if len(text) > DESCRIPTION_LIMIT:
+        note = "\n\n(cut at the registry's 5,000 characters; the whole card is the run's description)"
+        text = text[:DESCRIPTION_LIMIT - len(note)] + note
+    return text
+
+
 def register(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> str:
     """Register ``model_uri`` as a new version of ``name`` with the ``candidate`` alias; return the version.
 
@@ -47,7 +71,7 @@ def register(model_uri: str, name: str, tags: Mapping[str, str], description: st
     try:
         for k, v in tags.items():
             client.set_model_version_tag(name, mv.version, k, str(v))
-        client.update_model_version(name, mv.version, description=description)
+        client.update_model_version(name, mv.version, description=fit_description(description))
         retry_on_conflict(lambda: client.set_registered_model_alias(name, CANDIDATE, mv.version),
                           f"setting {name}@{CANDIDATE}")
     except BaseException:
@@ -95,7 +119,7 @@ def tag_version(name: str, version: str, tags: Mapping[str, Any], description: s
     for k, v in tags.items():
         client.set_model_version_tag(name, version, k, str(v))
     if description is not None:
-        client.update_model_version(name, version, description=description)
+        client.update_model_version(name, version, description=fit_description(description))
 
 
 def download_predictor(model_uri: str, dest: Path) -> Path:

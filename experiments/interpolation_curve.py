@@ -30,12 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    import torch
-
     from stance_model.offline import force_offline
     from stance_model.predictor import Predictor
     from training.evaluation import evaluate_with_interval, tune
     from training.models import family_class
+    from training.models.finetune import interpolated
     from training.overrides import load_config
     from training.trainer import load
 
@@ -78,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start, tuned = kept["start"], kept["tuned"]
     for alpha in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
-        measure(f"a={alpha}", {k: torch.lerp(start[k], v, alpha) if v.is_floating_point() else v
-                               for k, v in tuned.items()})
+        measure(f"a={alpha}", interpolated(start, tuned, alpha))
     last = sorted(epochs)[-3:]
     measure(f"mean of epochs {last}", {k: sum(epochs[e][k] for e in last) / len(last) if v.is_floating_point() else v
                                        for k, v in tuned.items()})

@@ -22,7 +22,7 @@ probabilities are averaged into every prediction. Training is ``training.models.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,20 +216,25 @@ class FinetuneModel(Model):
         which stance results are returned. ``batch_size`` defaults to ``inference_batch``."""
         batch_size = batch_size or self.inference_batch
         targets = list(targets) if targets is not None else self.codebook.target_ids
+        scores = self.collect_scores(len(texts), self._forward(texts, batch_size), targets)
+        return self._blend(scores, texts, targets) if self.tfidf is not None else scores
+
+    def collect_scores(self, n: int, batches: Iterable[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]],
+                       targets: list[str]) -> Scores:
+        """The encoder's ``Scores`` of ``n`` passages from (indices, frame logits, stance logits,
+        passage features or ``None``) per batch, as ``_forward`` yields them; stance of ``targets``."""
         cols = [self.codebook.target_ids.index(t) for t in targets]
-        n = len(texts)
         frames = np.zeros((n, len(self.codebook.frame_ids)), dtype=np.float32)
         stance = np.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)), dtype=np.float32)
         features: np.ndarray | None = None
-        for idx, f, s, p in self._forward(texts, batch_size):
+        for idx, f, s, p in batches:
             frames[idx] = torch.sigmoid(f).cpu().numpy()
             stance[idx] = torch.softmax(s, dim=-1).cpu().numpy()
             if p is not None:
                 features = np.zeros((n, p.shape[-1]), dtype=np.float32) if features is None else features
                 features[idx] = p.cpu().numpy()
-        scores = Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)},
-                        features=features)
-        return self._blend(scores, texts, targets) if self.tfidf is not None else scores
+        return Scores(frames=frames, stance={t: stance[:, c] for t, c in zip(targets, cols, strict=True)},
+                      features=features)
 
     def _blend(self, scores: Scores, texts: Sequence[str], targets: list[str]) -> Scores:
         """``scores`` averaged with the TF-IDF model's, weighted by ``spec.tfidf_blend``."""

@@ -61,6 +61,11 @@ class _Epochs:
     rng: np.random.Generator
 
 
+def interpolated(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """The state dict ``(1 - alpha) * start + alpha * tuned`` (integer buffers from ``tuned``)."""
+    return {k: torch.lerp(start[k], v, alpha) if v.is_floating_point() else v for k, v in tuned.items()}
+
+
 @dataclass
 class _ValidationCache:
     """What validation passes during ``fit`` reuse (``FinetuneClassifier.validation_cache``)."""
@@ -79,6 +84,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         seed_everything(config.train.seed)
         self.config = config
         self._tmp: str | None = None  # a scratch folder, made only when needed (see ``workdir``)
+        self._validation_cache: _ValidationCache | None = None  # set while ``fit`` runs
         super().__init__(codebook, model_spec(config),
                          model_dir=encoder_dir(config.model.base_model, self.workdir, config.train.seed))
 
@@ -228,8 +234,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         self.fit_metrics = {}
 
         def score(alpha: float) -> float:
-            self.model.load_state_dict({k: torch.lerp(start[k], v, alpha) if v.is_floating_point() else v
-                                        for k, v in tuned.items()})
+            self.model.load_state_dict(interpolated(start, tuned, alpha))
             m = self._validation_metrics(validation)
             got = (m["val_frames_macro_f1"] + m["val_stance_macro_f1"]) / 2
             self.fit_metrics[f"interpolation_val_score_{round(alpha * 100):03d}"] = got
@@ -245,8 +250,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
                 if score(alpha) < reference - cfg.interpolation_band:
                     break
                 chosen = alpha
-        self.model.load_state_dict({k: torch.lerp(start[k], v, chosen) if v.is_floating_point() else v
-                                    for k, v in tuned.items()})
+        self.model.load_state_dict(interpolated(start, tuned, chosen))
         self.fit_metrics["interpolation_alpha"] = chosen
         log.info("weight interpolation: kept a = %.1f (validation score %.4f; tuned weights %.4f)", chosen,
                  self.fit_metrics[f"interpolation_val_score_{round(chosen * 100):03d}"], reference)
@@ -350,19 +354,15 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
     def _cached_scores(self, cache: _ValidationCache) -> Scores:
         """Validation's scores from the cached frozen-layer states: only the layers above them run."""
         self.model.eval()
-        n = len(cache.items)
-        frames = np.zeros((n, len(self.codebook.frame_ids)), dtype=np.float32)
-        stance = np.zeros((n, len(self.codebook.target_ids), len(self.codebook.stance_labels)), dtype=np.float32)
-        for idx in length_batches([len(x["input_ids"]) for x in cache.items], 32):
-            f, st = self.model(self.batch(cache.items, idx, cache.states), cache.from_layer)
-            frames[idx], stance[idx] = torch.sigmoid(f).numpy(), torch.softmax(st, dim=-1).numpy()
-        scores = Scores(frames=frames, stance={t: stance[:, j] for j, t in enumerate(self.codebook.target_ids)})
+        batches = ((idx, *self.model.with_features(self.batch(cache.items, idx, cache.states), cache.from_layer))
+                   for idx in length_batches([len(x["input_ids"]) for x in cache.items], 32))
+        scores = self.collect_scores(len(cache.items), batches, self.codebook.target_ids)
         return blend(scores, cache.tfidf, self.spec.tfidf_blend) if cache.tfidf is not None else scores
 
     def _validation_metrics(self, validation: TaskData) -> dict[str, float]:
         from training.metrics import evaluate_arrays  # scikit-learn: needed to train, not to serve
 
-        cache = getattr(self, "_validation_cache", None)
+        cache = self._validation_cache
         use_cache = cache is not None and cache.validation is validation and self.device.type == "cpu"
         scores = self._cached_scores(cache) if use_cache else self.predict_scores(validation.texts)
         return evaluate_arrays(self.codebook, validation.frames, (scores.frames >= 0.5).astype(int),

@@ -154,10 +154,6 @@ class TrainConfig:
     the validation split (lowest log loss), so scores are usable as probabilities. Decisions never
     change: stance takes the argmax, and frame thresholds are tuned on the same grid mapped
     through the frame temperature."""
-    paragraph_share: float = 0.0
-    """Fine-tuning: share of the joined paragraphs (two neighbouring passages of one article read
-    as one, ``training.paragraphs``) that each epoch trains on in place of their two parts; 0 trains
-    on the passages alone. Real news paragraphs are longer than most corpus passages."""
     interpolation_min: float = 0.5
     """Fine-tuning: after the epochs, move the weights back toward where fine-tuning started (the
     pretrained encoder with the linear-probe heads): try ``(1 - a) * start + a * tuned`` for a = 1.0,
@@ -187,8 +183,6 @@ class TrainConfig:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
         if not 0.0 <= self.interpolation_min <= 1.0:
             raise ConfigError(f"train.interpolation_min must be in [0, 1], got {self.interpolation_min}")
-        if not 0.0 <= self.paragraph_share <= 1.0:
-            raise ConfigError(f"train.paragraph_share must be in [0, 1], got {self.paragraph_share}")
         if not 0.0 <= self.interpolation_band < 1.0:
             raise ConfigError(f"train.interpolation_band must be in [0, 1), got {self.interpolation_band}")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):

@@ -33,7 +33,6 @@ from training.data import TaskData
 from training.models.base import Classifier, EpochCallback, class_weights, model_spec
 from training.models.finetune_heads import HeadPhases
 from training.models.onnx_export import export_int8
-from training.paragraphs import ParagraphPairs, epoch_plan, paragraph_pairs
 from training.pretrained import encoder_dir
 from training.thresholds import temper
 
@@ -52,17 +51,14 @@ def seed_everything(seed: int) -> None:
 class _Epochs:
     """What the training epochs work on, prepared by the phases before them."""
 
+    train: TaskData
     validation: TaskData
     items: list[dict[str, list]]
-    """The training split's passages, then the joined paragraphs (``train.paragraph_share``)."""
-    frames: np.ndarray
     stance_y: np.ndarray
     states: list[torch.Tensor] | None
     from_layer: int
     losses: tuple[nn.Module, nn.Module]
     rng: np.random.Generator
-    plans: list[list[int]]
-    """Each epoch's examples, as indices into ``items``."""
 
 
 def interpolated(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -114,12 +110,10 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         return batch
 
     # -- training -------------------------------------------------------------------------
-    def batches(self, lengths: list[int], rng: np.random.Generator, indices: list[int] | None = None) -> list[list[int]]:
-        """Shuffled batches of ``indices`` (default: every item) whose members have similar lengths
-        (less padding, same randomness)."""
+    def batches(self, lengths: list[int], rng: np.random.Generator) -> list[list[int]]:
+        """Shuffled batches whose members have similar lengths (less padding, same randomness)."""
         bs = self.config.train.batch_size
-        pool = np.arange(len(lengths)) if indices is None else np.asarray(indices)
-        order = pool[rng.permutation(len(pool))]
+        order = rng.permutation(len(lengths))
         batches: list[list[int]] = []
         chunk = bs * 16
         for start in range(0, len(order), chunk):
@@ -138,7 +132,6 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
         seed_everything(cfg.seed)
-        self.fit_metrics = {}
         self.fit_blend_partner(train, validation)
         self.device = torch.device(cfg.device)
         self.model.to(self.device)
@@ -151,8 +144,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         if cfg.linear_probe_init:
             self.linear_probe(items, train.frames, stance_y, states, from_layer)
         start = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if cfg.interpolation_min < 1 else None
-        self.train_epochs(self.with_paragraphs(train, validation, items, stance_y, states, from_layer, losses, rng),
-                          on_epoch)
+        self.train_epochs(_Epochs(train, validation, items, stance_y, states, from_layer, losses, rng), on_epoch)
         if start is not None:
             self.interpolate(start, validation)
         self._validation_cache = None
@@ -189,34 +181,13 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         from_layer = frozen if self.config.train.cache_frozen else 0
         return from_layer, (self.frozen_states(items, from_layer) if from_layer else None)
 
-    def with_paragraphs(self, train: TaskData, validation: TaskData, items: list[dict[str, list]],
-                        stance_y: np.ndarray, states: list[torch.Tensor] | None, from_layer: int,
-                        losses: tuple[nn.Module, nn.Module], rng: np.random.Generator) -> _Epochs:
-        """Phase: join neighbouring training passages into longer paragraphs
-        (``training.paragraphs``), encode them (and cache their frozen-layer states), and plan
-        each epoch: a ``train.paragraph_share`` of the pairs in place of their parts."""
-        cfg = self.config.train
-        pairs = (paragraph_pairs(train, stance_y, self.codebook.stance_labels.index("neutral"))
-                 if cfg.paragraph_share > 0 else ParagraphPairs([], [], train.frames[:0], stance_y[:0]))
-        if len(pairs):
-            joined = self.encode(pairs.texts)
-            items = items + joined
-            if states is not None:
-                states = states + self.frozen_states(joined, from_layer)
-        plan_rng = np.random.default_rng([cfg.seed, 1])
-        plans = [epoch_plan(len(train), pairs, cfg.paragraph_share, plan_rng) for _ in range(cfg.epochs)]
-        if cfg.paragraph_share > 0:
-            self.fit_metrics = {**self.fit_metrics, "paragraph_pairs": float(len(pairs))}
-        return _Epochs(validation, items, np.concatenate([train.frames, pairs.frames]),
-                       np.concatenate([stance_y, pairs.stance]), states, from_layer, losses, rng, plans)
-
     def train_epochs(self, run: _Epochs, on_epoch: EpochCallback | None) -> None:
         """Phase: the epochs, each validated; the best epoch's weights are kept, and training stops
         after ``early_stopping_patience`` epochs without improvement (or at ``max_steps``)."""
         cfg = self.config.train
         optim = torch.optim.AdamW(self.param_groups(), weight_decay=cfg.weight_decay)
         lengths = [len(x["input_ids"]) for x in run.items]
-        total = sum(-(-len(plan) // cfg.batch_size) for plan in run.plans)
+        total = -(-len(run.items) // cfg.batch_size) * cfg.epochs
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         warmup = int(total * cfg.warmup_ratio)
@@ -226,8 +197,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         best_score, best_state, bad_epochs, step = -1.0, None, 0, 0
         progress = tqdm(total=total, desc="fine-tune", unit="step", leave=False, mininterval=2.0)
         for epoch in range(1, cfg.epochs + 1):
-            batches = self.batches(lengths, run.rng, run.plans[epoch - 1])
-            losses, step = self.train_epoch(run, batches, optim, sched, step, progress, epoch)
+            losses, step = self.train_epoch(run, self.batches(lengths, run.rng), optim, sched, step, progress, epoch)
             metrics = {"train_loss": float(np.mean(losses)) if losses else float("nan")}
             metrics.update(self._validation_metrics(run.validation))
             score = (metrics["val_frames_macro_f1"] + metrics["val_stance_macro_f1"]) / 2
@@ -261,7 +231,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         cfg = self.config.train
         tuned = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         alphas = [round(1.0 - 0.1 * i, 2) for i in range(11) if 1.0 - 0.1 * i >= cfg.interpolation_min - 1e-9]
-        self.fit_metrics = {k: v for k, v in self.fit_metrics.items() if not k.startswith("interpolation_")}
+        self.fit_metrics = {}
 
         def score(alpha: float) -> float:
             self.model.load_state_dict(interpolated(start, tuned, alpha))
@@ -298,7 +268,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
             if cfg.max_steps and step >= cfg.max_steps:
                 break
             frame_logits, stance_logits = self.model(self.batch(run.items, idx, run.states), run.from_layer)
-            loss = bce(frame_logits, torch.from_numpy(run.frames[idx]).to(self.device))
+            loss = bce(frame_logits, torch.from_numpy(run.train.frames[idx]).to(self.device))
             y = torch.from_numpy(run.stance_y[idx]).to(self.device)
             loss = loss + ce(stance_logits.reshape(-1, n_labels), y.reshape(-1))
             optim.zero_grad(set_to_none=True)

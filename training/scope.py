@@ -104,13 +104,13 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def fit_scope(in_scope: list[str], out_of_scope: list[str], validation: tuple[list[str], np.ndarray | None],
-              featurize: Featurize, seed: int) -> ScopeDetector:
+              featurize: Featurize, seed: int, in_scope_features: np.ndarray | None = None) -> ScopeDetector:
     """A balanced logistic regression, in scope against out of scope, on the model's passage
-    features when ``featurize`` gives them, else on word 1-2-gram and character 3-5-gram TF-IDF;
-    its intercept then moved so that ``CUT`` keeps ``VALIDATION_KEPT`` of ``validation`` (texts,
-    features) in scope."""
+    features when ``featurize`` gives them (for ``in_scope``: ``in_scope_features`` when given),
+    else on word 1-2-gram and character 3-5-gram TF-IDF; its intercept then moved so that ``CUT``
+    keeps ``VALIDATION_KEPT`` of ``validation`` (texts, features) in scope."""
     y = np.array([1] * len(in_scope) + [0] * len(out_of_scope))
-    x_in = featurize(list(in_scope))
+    x_in = in_scope_features if in_scope_features is not None else featurize(list(in_scope))
     if x_in is not None:
         x = _unit(np.vstack([x_in, featurize(list(out_of_scope))]).astype(np.float64))
         lr = _regression(x, y, FEATURES_C, seed)
@@ -154,12 +154,13 @@ def scope_figures(detector: ScopeDetector, in_scope_sets: dict[str, tuple[list[s
 
 def train_scope(offtopic: tuple[list[str], list[dict]], train: list[str],
                 splits: dict[str, tuple[list[str], np.ndarray | None]], featurize: Featurize,
-                seed: int) -> ScopeDetector:
-    """Fit on the training texts against the off-topic training texts, the cut set on
-    ``splits["validation"]``; the detector carries its figures on the other ``splits`` (in scope)
-    and the held-out off-topic records. ``splits`` give each split's texts and the model's features."""
+                seed: int, train_features: np.ndarray | None = None) -> ScopeDetector:
+    """Fit on the training texts (their features: ``train_features`` if the model kept them, else
+    ``featurize``'s) against the off-topic training texts, the cut set on ``splits["validation"]``;
+    the detector carries its figures on the other ``splits`` (in scope) and the held-out off-topic
+    records. ``splits`` give each split's texts and the model's features."""
     out_of_scope, held_out = offtopic
-    detector = fit_scope(train, out_of_scope, splits["validation"], featurize, seed)
+    detector = fit_scope(train, out_of_scope, splits["validation"], featurize, seed, train_features)
     others = {k: v for k, v in splits.items() if k != "validation"}
     detector.spec["figures"] = scope_figures(detector, others, held_out, featurize)
     return detector

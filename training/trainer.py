@@ -255,7 +255,7 @@ def train(config: ExperimentConfig) -> TrainResult:
             splits = {split: (d.texts, scores[split].features) for split, _, d in data.eval_splits()}
             predictor.scope = scope.train_scope(offtopic, data.train.texts, splits,
                                                 lambda texts: classifier.predict_scores(texts).features,
-                                                config.train.seed)
+                                                config.train.seed, classifier.train_features)
             metrics.update(predictor.scope.figures)
             metrics.update(scope.measure_offtopic(predictor, offtopic[1]))
         if data.realdev is not None:

@@ -59,7 +59,7 @@ def main() -> int:
 
     from mlflow import MlflowClient
 
-    from training.tracking import default_tracking_uri
+    from stance_model.project import default_tracking_uri
 
     uri = default_tracking_uri()
     if args.store:

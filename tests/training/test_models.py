@@ -272,3 +272,19 @@ def test_interpolation_is_off_at_one_and_logged_when_on(splits, codebook):
     on = family_class("finetune")(codebook, build_config(tiny_overrides(train={"interpolation_min": 0.5})))
     on.fit(splits["train"], splits["validation"])
     assert 0.5 <= on.fit_metrics["interpolation_alpha"] <= 1.0
+
+
+@pytest.mark.parametrize(("family", "model"), [("finetune", {"freeze_layers": 1}), ("embeddings", {}),
+                                               ("finetune", {"freeze_layers": 0}), ("tfidf", {})])
+def test_features_kept_from_fit_equal_a_fresh_pass(family, model, splits, codebook):
+    """The in_scope detector trains on the features ``fit`` kept instead of a second pass over the
+    training passages: they must be that pass's features."""
+    cfg = build_config(tiny_overrides(model={"family": family, **model}))
+    clf = family_class(family)(codebook, cfg)
+    clf.fit(splits["train"], splits["validation"])
+    fresh = clf.predict_scores(splits["train"].texts).features
+    if family == "tfidf" or model.get("freeze_layers") == 0:
+        assert clf.train_features is None  # nothing cached to reuse: the detector makes its own pass
+    else:
+        assert clf.train_features.shape == fresh.shape
+        assert np.allclose(clf.train_features, fresh, atol=1e-5)

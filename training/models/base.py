@@ -33,6 +33,10 @@ class Classifier(Model):
     config: ExperimentConfig
     fit_metrics: Mapping[str, float] = MappingProxyType({})
     """Figures ``fit`` chose by (logged with the run; empty for families that choose nothing)."""
+    train_features: np.ndarray | None = None
+    """The training passages' features as ``predict_scores(train.texts).features`` gives them, when
+    ``fit`` could keep them for less than that pass costs (else ``None``); the ``in_scope``
+    detector trains on them."""
 
     @abstractmethod
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:

@@ -30,4 +30,6 @@ class EmbeddingClassifier(EmbeddingModel, Classifier):
         self.heads = LogRegHeads(codebook, config.model.logreg_c, config.train.class_weighting, config.train.seed)
 
     def fit(self, train: TaskData, validation: TaskData, on_epoch: EpochCallback | None = None) -> None:
-        fit_heads(self.heads, self.embed(train.texts), train)
+        x = self.embed(train.texts)
+        fit_heads(self.heads, x, train)
+        self.train_features = x  # what predict_scores gives as features: the embeddings themselves

@@ -132,6 +132,7 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"train.device={cfg.device} but torch sees no CUDA device; use train.device=cpu")
         seed_everything(cfg.seed)
+        self.train_features = None
         self.fit_blend_partner(train, validation)
         self.device = torch.device(cfg.device)
         self.model.to(self.device)
@@ -149,6 +150,16 @@ class FinetuneClassifier(FinetuneModel, HeadPhases, Classifier):
             self.interpolate(start, validation)
         self._validation_cache = None
         self.finish(validation)
+        self.train_features = self.kept_features(items, states, from_layer)
+
+    def kept_features(self, items: list[dict[str, list]], states: list[torch.Tensor] | None,
+                      from_layer: int) -> np.ndarray | None:
+        """Phase: the training passages' features from their cached frozen-layer states (only the
+        layers above run), for the ``in_scope`` detector; ``None`` without cached states or when
+        they were computed on another device than the CPU the finished model is on."""
+        if states is None or not states or states[0].device.type != "cpu":
+            return None
+        return self.head_inputs(items, states, from_layer)[0]
 
     def fit_blend_partner(self, train: TaskData, validation: TaskData) -> None:
         """Phase: train the TF-IDF model averaged into the scores (``model.tfidf_blend``); first, so

@@ -109,6 +109,8 @@ def fit_scope(in_scope: list[str], out_of_scope: list[str], validation: tuple[li
     features when ``featurize`` gives them (for ``in_scope``: ``in_scope_features`` when given),
     else on word 1-2-gram and character 3-5-gram TF-IDF; its intercept then moved so that ``CUT``
     keeps ``VALIDATION_KEPT`` of ``validation`` (texts, features) in scope."""
+    if in_scope_features is not None and len(in_scope_features) != len(in_scope):
+        raise ValueError(f"{len(in_scope_features)} in-scope feature rows for {len(in_scope)} passages")
     y = np.array([1] * len(in_scope) + [0] * len(out_of_scope))
     x_in = in_scope_features if in_scope_features is not None else featurize(list(in_scope))
     if x_in is not None:

@@ -7,6 +7,10 @@ from typing import Any
 
 from labels.codebook import Codebook
 
+CONFIG_HEADING = "## Config"
+"""The card's heading over its config list (``training.tracking.registry.fit_description`` shortens
+that section first)."""
+
 
 def model_card(
     family: str,
@@ -75,7 +79,7 @@ of decision; `in_scope` comes from a detector trained against news on other subj
 - Passages per split: {sizes}
 - Frames: {", ".join(codebook.frame_ids)}; stance targets: {", ".join(codebook.target_ids)}
 
-## Config
+{CONFIG_HEADING}
 {cfg}
 
 ## Intended use

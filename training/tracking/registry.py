@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from training.modelcard import CONFIG_HEADING
 from training.tracking.runs import CANDIDATE, retry_on_conflict, store_uri
 
 
@@ -39,8 +40,8 @@ def log_predictor(predictor_dir: Path, example: pd.DataFrame, output: pd.DataFra
 DESCRIPTION_LIMIT = 5000
 """Characters a model version's description may hold: the SQL stores declare the column
 ``varchar(5000)``, and PostgreSQL refuses a longer one (SQLite does not check)."""
-_CONFIG = "\n## Config\n"
-_CONFIG_SHORT = ("\n## Config\nIn the run of this version: its params, and `config/resolved_config.yaml` among its "
+_CONFIG = f"\n{CONFIG_HEADING}\n"
+_CONFIG_SHORT = (f"{_CONFIG}In the run of this version: its params, and `config/resolved_config.yaml` among its "
                  "artifacts (left out here: the registry keeps 5,000 characters).\n")
 
 
